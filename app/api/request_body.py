@@ -1,0 +1,48 @@
+"""Reading and validating request bodies into OpenAI-style errors that name the field."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from app.errors import BodyTooLarge, InvalidRequest
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def read_json(request: Request, max_bytes: int) -> object:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {max_bytes}", code="body_too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyTooLarge(f"request body exceeds the limit of {max_bytes} bytes", code="body_too_large")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+
+
+def parse(model: type[Model], data: object) -> Model:
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object", code="invalid_request")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in first["loc"]).replace(".[", "[")
+        raise InvalidRequest(f"{param}: {first['msg']}", param=param, code="invalid_value") from exc
+
+
+def tenant_of(request: Request, header: str, keys: dict[str, str]) -> str:
+    named = request.headers.get(header)
+    if named:
+        return named
+    authorization = request.headers.get("authorization", "")
+    token = authorization.removeprefix("Bearer ").strip()
+    return keys.get(token, "default")

@@ -1,0 +1,47 @@
+"""POST /v1/guard/score: scores and the policy's verdict for a draft, without calling any LLM."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.request_body import parse, read_json, tenant_of
+from app.errors import GuardError, InvalidRequest, error_response
+from app.openai.protocol import GuardScoreRequest
+from app.policy.engine import RequestFacts, evaluate, variables
+from app.services import services
+from classifiers.inputs import ConversationError
+
+router = APIRouter(tags=["guard"])
+
+
+@router.post("/v1/guard/score")
+async def score(request: Request) -> JSONResponse:
+    svc = services(request)
+    try:
+        body = parse(GuardScoreRequest, await read_json(request, svc.settings.max_body_bytes))
+        messages = [m.model_dump(exclude_unset=True) for m in body.messages]
+        try:
+            prepared = await svc.scoring.prepare(messages)
+        except ConversationError as exc:
+            raise InvalidRequest(str(exc), param="messages", code="invalid_value") from exc
+        scores = (await svc.scoring.score(messages, prepared, [body.reply]))[0]
+        tenant = tenant_of(request, svc.settings.tenant_header, svc.settings.tenant_keys)
+        policy = svc.policies.active.by_name(body.policy) if body.policy else svc.policies.active.select(body.model, tenant)
+        if policy is None:
+            raise InvalidRequest(f"no policy named {body.policy!r}", param="policy", code="unknown_policy")
+        facts = RequestFacts(body.model, tenant, False, sum(1 for m in messages if m["role"] == "user"))
+        flags = scores.flags + svc.scoring.context_flags(prepared)
+        verdict = evaluate(policy, variables(scores.reply, scores.context, facts, 0, flags))
+    except GuardError as error:
+        return error_response(error)
+    return JSONResponse({
+        "scores": {k: scores.reply[k] for k in ("pacification", "sycophancy", "rushed_advice")},
+        "sub_scores": {k: scores.reply[k] for k in ("sycophancy_epistemic", "sycophancy_social")},
+        "context": scores.context,
+        "flags": flags,
+        "thresholds": svc.scoring.thresholds,
+        "policy": {"name": policy.name, "version": policy.version, "mode": policy.document.spec.mode},
+        "rule": verdict.rule_name,
+        "action": verdict.action.value,
+    })

@@ -1,0 +1,66 @@
+"""What every decision leaves behind: x-heedful-* response headers and an audit record (texts only if the policy says so)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from app.guard import Decision
+from app.policy.engine import RequestFacts
+
+
+def _compact(values: dict[str, float]) -> str:
+    return ",".join(f"{k}={v:.3f}" for k, v in values.items())
+
+
+def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
+    headers = {
+        "x-heedful-request-id": request_id,
+        "x-heedful-policy": decision.policy.name,
+        "x-heedful-policy-version": decision.policy.version,
+        "x-heedful-mode": decision.policy.document.spec.mode,
+        "x-heedful-rule": decision.rule,
+        "x-heedful-action": decision.action,
+        "x-heedful-outcome": decision.outcome,
+        "x-heedful-attempts": str(decision.attempts),
+    }
+    if decision.scores is not None:
+        headers["x-heedful-scores"] = _compact({k: decision.scores.reply[k] for k in ("pacification", "sycophancy", "rushed_advice")})
+        headers["x-heedful-context"] = _compact(decision.scores.context)
+    if decision.failure:
+        headers["x-heedful-failure"] = decision.failure.split(":")[0]
+    if decision.would_return is not None:
+        headers["x-heedful-shadow"] = "would-change"
+    return headers
+
+
+def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messages: list[dict[str, Any]],
+                 stream: bool) -> dict[str, Any]:
+    spec = decision.policy.document.spec
+    record: dict[str, Any] = {
+        "ts": time.time(),
+        "request_id": request_id,
+        "policy": decision.policy.name,
+        "policy_version": decision.policy.version,
+        "mode": spec.mode,
+        "model": facts.model,
+        "tenant": facts.tenant,
+        "stream": stream,
+        "rule": decision.rule,
+        "action": decision.action,
+        "outcome": decision.outcome,
+        "attempts": decision.attempts,
+        "scores": decision.scores.reply if decision.scores else None,
+        "context": decision.scores.context if decision.scores else None,
+        "failure": decision.failure,
+        "latency_ms": {"guard": round(decision.guard_seconds * 1000, 2), "upstream": round(decision.upstream_seconds * 1000, 2)},
+        "changed": decision.changed or decision.would_return is not None,
+        "escalated": decision.review,
+    } | decision.extra
+    if spec.audit.include_texts:
+        record["messages"] = messages
+        record["reply"] = decision.draft
+        record["returned"] = decision.text
+        if decision.would_return is not None:
+            record["would_return"] = decision.would_return
+    return record

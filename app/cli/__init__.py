@@ -1,0 +1,28 @@
+"""The `heedful` command: serve, score, demo, policy, replay."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.cli import demo, score, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heedful", description="Guardrails that keep an LLM's empathy honest.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (serve, score, demo):
+        module.register(commands)
+    try:
+        from app.cli import policy, replay
+    except ImportError:  # policy tooling is optional while it is being built
+        pass
+    else:
+        policy.register(commands)
+        replay.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.run(args) or 0)

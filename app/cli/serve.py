@@ -1,0 +1,60 @@
+"""heedful serve: run the proxy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.config import Settings, load_settings
+from app.policy.errors import PolicyError
+from app.policy.policy_set import load_policy_set
+from classifiers import ModelFilesError
+from classifiers.artifacts import load_model_info
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", help="run the guard proxy (options also read from HEEDFUL_* variables)")
+    parser.add_argument("--upstream", help="upstream base URL, e.g. https://api.openai.com/v1 [HEEDFUL_UPSTREAM]")
+    parser.add_argument("--upstream-api-key", help="key sent upstream instead of the client's [HEEDFUL_UPSTREAM_API_KEY]")
+    parser.add_argument("--host", help="bind address [HEEDFUL_HOST, default 127.0.0.1]")
+    parser.add_argument("--port", type=int, help="port [HEEDFUL_PORT, default 8080]")
+    parser.add_argument("--policies", type=Path, help="policy directory, hot-reloaded [HEEDFUL_POLICIES, default policies/]")
+    parser.add_argument("--redis-url", help="Redis for shared state; in-process store without it [HEEDFUL_REDIS_URL]")
+    parser.add_argument("--model-path", type=Path, help="classifier model folder [HEEDFUL_MODEL_PATH]")
+    parser.add_argument("--upstream-timeout-s", type=float, help="upstream read timeout [HEEDFUL_UPSTREAM_TIMEOUT_S]")
+    parser.add_argument("--max-body-bytes", type=int, help="request body limit [HEEDFUL_MAX_BODY_BYTES]")
+    parser.add_argument("--log-level", help="debug, info, warning, error [HEEDFUL_LOG_LEVEL]")
+    parser.add_argument("--no-guard", dest="guard_enabled", action="store_const", const=False,
+                        help="pass everything through unguarded [HEEDFUL_GUARD_ENABLED=false]")
+    parser.set_defaults(run=run)
+
+
+def check_startup(settings: Settings) -> str | None:
+    """Refuse to start on a broken policy or model, with the error, before binding the port."""
+    try:
+        load_policy_set(settings.policies)
+        load_model_info(settings.model_path)
+    except PolicyError as exc:
+        return f"refusing to start: the policies in {settings.policies} have errors:\n{exc}"
+    except ModelFilesError as exc:
+        return f"refusing to start: {exc}"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.logs import configure
+    from app.main import create_app
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
+    settings = load_settings(**overrides)
+    problem = check_startup(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    configure(settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+    return 0

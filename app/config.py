@@ -1,0 +1,39 @@
+"""All settings, from `heedful serve` options or HEEDFUL_* environment variables. No other module reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from classifiers.artifacts import DEFAULT_MODEL_DIR
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEEDFUL_", env_ignore_empty=True, extra="ignore")
+
+    upstream: str = Field("https://api.openai.com/v1", description="Base URL of the OpenAI-compatible upstream.")
+    upstream_api_key: SecretStr | None = Field(None, description="If set, replaces the client's Authorization upstream.")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    policies: Path = Field(Path("policies"), description="Directory of policy YAML files; watched and hot-reloaded.")
+    redis_url: str | None = Field(None, description="Redis for shared state; without it an in-process store is used.")
+    model_path: Path = Field(DEFAULT_MODEL_DIR, description="Classifier model folder.")
+    upstream_timeout_s: float = Field(120.0, gt=0)
+    upstream_connect_timeout_s: float = Field(5.0, gt=0)
+    max_body_bytes: int = Field(2_000_000, gt=0)
+    log_level: str = "info"
+    audit_maxlen: int = Field(100_000, gt=0, description="Audit stream length bound (Redis XADD MAXLEN ~).")
+    audit_retention_s: int = Field(7 * 24 * 3600, gt=0)
+    score_cache_ttl_s: int = Field(3600, ge=0)
+    scoring_threads: int = Field(2, ge=1, le=16)
+    redis_timeout_s: float = Field(0.05, gt=0, description="Per-operation Redis timeout; past it the request goes on without Redis.")
+    policy_poll_s: float = Field(1.0, gt=0)
+    guard_enabled: bool = Field(True, description="False turns the proxy into a plain pass-through (kill switch).")
+    tenant_header: str = "x-heedful-tenant"
+    tenant_keys: dict[str, str] = Field(default_factory=dict, description="API key -> tenant name, as JSON.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,225 @@
+"""The guard: score a draft in context, evaluate the policy, act, and record what happened and why.
+
+Routes hand it a draft; it returns a Decision (a value, never an exception): the text the user gets, the rule and action,
+the scores, attempts and timings. Repairs go back to the upstream through the Upstream client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.corrective import instruction_for
+from app.errors import UpstreamFailure
+from app.metrics import Metrics
+from app.openai.protocol import ChatCompletionRequest, choice_text
+from app.policy.engine import RequestFacts, Verdict, evaluate, variables
+from app.policy.loader import LoadedPolicy
+from app.policy.model import REPAIR_ACTIONS, Action, Rule
+from app.scoring import ScoringService
+from app.store import Store
+from app.upstream import Upstream
+from classifiers import SCORE_LABELS, PreparedContext, Scores
+
+log = logging.getLogger("heedful.guard")
+
+
+@dataclass
+class Candidate:
+    text: str
+    scores: Scores
+    verdict: Verdict
+
+    @property
+    def badness(self) -> float:
+        """Lower is better: a draft no repair rule fires on beats any that one does; then the highest label score."""
+        return (1.0 if self.verdict.action in REPAIR_ACTIONS else 0.0) + max(self.scores.reply[n] for n in SCORE_LABELS)
+
+
+@dataclass
+class Decision:
+    policy: LoadedPolicy
+    text: str  # what the user gets
+    draft: str
+    rule: str = "none"
+    action: str = "allow"
+    outcome: str = "passed"
+    attempts: int = 0
+    scores: Scores | None = None
+    failure: str | None = None
+    would_return: str | None = None  # shadow mode: the repaired text that was not returned
+    review: bool = False
+    guard_seconds: float = 0.0
+    upstream_seconds: float = 0.0
+    prefix: str = ""  # fixed text placed before the draft (streaming sends it first)
+    suffix: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.draft
+
+
+class Guard:
+    def __init__(self, scoring: ScoringService, upstream: Upstream, store: Store, metrics: Metrics) -> None:
+        self.scoring, self.upstream, self.store, self.metrics = scoring, upstream, store, metrics
+
+    async def decide(
+        self,
+        policy: LoadedPolicy,
+        request: ChatCompletionRequest,
+        facts: RequestFacts,
+        prepared: Awaitable[PreparedContext],
+        draft: str,
+        authorization: str | None,
+    ) -> Decision:
+        spec = policy.document.spec
+        started = time.perf_counter()
+        decision = Decision(policy=policy, text=draft, draft=draft)
+        timeout = spec.limits.scoring_timeout_ms / 1000
+        messages = request.message_dicts()
+        try:
+            context = await asyncio.wait_for(asyncio.shield(prepared), timeout)
+            scores = (await asyncio.wait_for(self.scoring.score(messages, context, [draft]), timeout))[0]
+        except (TimeoutError, asyncio.TimeoutError):
+            return self._failed(decision, "scoring_timeout", started)
+        except Exception as exc:  # any scorer fault is handled by the policy's failure mode, never lost
+            log.exception("scoring failed")
+            return self._failed(decision, "scoring_error", started, str(exc))
+        decision.scores = scores
+        verdict = self._verdict(policy, scores, context, facts, 0)
+        decision.rule, decision.action = verdict.rule_name, verdict.action.value
+        final = Candidate(draft, scores, verdict)
+        if verdict.action in REPAIR_ACTIONS:
+            final = await self._repair(policy, request, facts, context, final, authorization, decision, started)
+        self._apply(decision, final)
+        if spec.mode == "shadow" and decision.text != draft:
+            decision.would_return, decision.text = decision.text, draft
+            decision.prefix = decision.suffix = ""
+        decision.guard_seconds = time.perf_counter() - started
+        return decision
+
+    def _verdict(self, policy: LoadedPolicy, scores: Scores, context: PreparedContext, facts: RequestFacts, attempt: int) -> Verdict:
+        flags = list(scores.flags) + self.scoring.context_flags(context)
+        return evaluate(policy, variables(scores.reply, context.signals, facts, attempt, flags))
+
+    def _failed(self, decision: Decision, kind: str, started: float, detail: str = "") -> Decision:
+        spec = decision.policy.document.spec
+        self.metrics.failures.labels(kind).inc()
+        decision.failure = f"{kind}: {detail}" if detail else kind
+        decision.rule = "failure"
+        if spec.failure_mode == "closed":
+            decision.action, decision.outcome, decision.text = "replace", "failed_closed", spec.failure_reply
+        else:
+            decision.action, decision.outcome = "allow", "failed_open"
+        if spec.mode == "shadow" and decision.text != decision.draft:
+            decision.would_return, decision.text = decision.text, decision.draft
+        decision.guard_seconds = time.perf_counter() - started
+        return decision
+
+    async def _repair(self, policy: LoadedPolicy, request: ChatCompletionRequest, facts: RequestFacts,
+                      context: PreparedContext, original: Candidate, authorization: str | None,
+                      decision: Decision, started: float) -> Candidate:
+        limits = policy.document.spec.limits
+        seen = [original]
+        current = original
+        per_rule: dict[str, int] = {}
+        deadline = started + limits.time_budget_ms / 1000
+        while current.verdict.action in REPAIR_ACTIONS:
+            rule = current.verdict.rule
+            assert rule is not None
+            remaining = deadline - time.perf_counter()
+            if (decision.attempts >= limits.max_attempts or per_rule.get(rule.name, 0) >= (rule.max_attempts or limits.max_attempts)
+                    or remaining <= 0):
+                return self._exhausted(policy, seen, decision)
+            if limits.regenerations_per_minute is not None and not await self.store.take_budget(
+                    facts.tenant, limits.regenerations_per_minute):
+                decision.extra["budget"] = "exhausted"
+                return self._exhausted(policy, seen, decision)
+            decision.attempts += 1
+            per_rule[rule.name] = per_rule.get(rule.name, 0) + 1
+            self.metrics.regenerations.labels(policy.name, rule.name).inc()
+            try:
+                texts = await asyncio.wait_for(self._ask_upstream(policy, request, rule, current.text, authorization), remaining)
+            except (TimeoutError, asyncio.TimeoutError):
+                decision.extra["repair_error"] = "time budget spent"
+                return self._exhausted(policy, seen, decision)
+            except UpstreamFailure as exc:
+                self.metrics.failures.labels("upstream_timeout" if exc.status == 504 else "upstream_error").inc()
+                decision.extra["repair_error"] = exc.message
+                return self._exhausted(policy, seen, decision)
+            if not texts:
+                return self._exhausted(policy, seen, decision)
+            scored = await self.scoring.score(request.message_dicts(), context, texts)
+            fresh = [Candidate(t, s, self._verdict(policy, s, context, facts, decision.attempts)) for t, s in zip(texts, scored, strict=True)]
+            seen.extend(fresh)
+            current = min(fresh, key=lambda c: c.badness)
+        decision.outcome = "repaired"
+        return current
+
+    def _exhausted(self, policy: LoadedPolicy, seen: list[Candidate], decision: Decision) -> Candidate:
+        limits = policy.document.spec.limits
+        decision.outcome = f"exhausted_{limits.on_exhausted}"
+        if limits.on_exhausted == "original":
+            chosen = seen[0]
+        elif limits.on_exhausted == "fixed":
+            assert limits.fixed_reply is not None
+            chosen = Candidate(limits.fixed_reply, seen[0].scores, Verdict(None, decision.attempts))
+        else:
+            chosen = min(seen, key=lambda c: c.badness)
+        # The text is settled: only additive actions of the chosen draft's verdict may still apply.
+        if chosen.verdict.action in REPAIR_ACTIONS:
+            chosen = Candidate(chosen.text, chosen.scores, Verdict(None, chosen.verdict.attempt))
+        return chosen
+
+    async def _ask_upstream(self, policy: LoadedPolicy, request: ChatCompletionRequest, rule: Rule, draft: str,
+                            authorization: str | None) -> list[str]:
+        instruction = instruction_for(rule.label, dict(policy.document.spec.instructions), rule.instruction)
+        messages = request.message_dicts()
+        if rule.action == Action.rewrite:
+            guidance = (f"Revise the draft reply below so that it follows this guidance. {instruction}\n"
+                        f"Return only the revised reply.\n\nDraft reply:\n{draft}")
+            n = 1
+        else:
+            guidance = f"Guidance for your next reply: {instruction}"
+            n = rule.candidates
+        body = request.upstream_body(messages=[*messages, {"role": "system", "content": guidance}], stream=False)
+        body.pop("n", None)
+        if n > 1:
+            body["n"] = n
+        body.pop("stream_options", None)
+        start = time.perf_counter()
+        response = await self.upstream.chat(body, authorization)
+        self.metrics.upstream_seconds.observe(time.perf_counter() - start)
+        return [t for c in response.get("choices", []) if (t := choice_text(c))]
+
+    def _apply(self, decision: Decision, final: Candidate) -> None:
+        """Apply the settled draft's own non-repair action (append, prepend, replace, annotate, escalate)."""
+        decision.text = final.text
+        verdict = final.verdict
+        if final is not None and final.scores is not decision.scores:
+            decision.extra["final_scores"] = final.scores.reply
+        if decision.outcome == "passed" and verdict.rule is None:
+            return
+        rule = verdict.rule
+        if rule is None:
+            return
+        if decision.outcome == "passed":
+            decision.outcome = {"annotate": "annotated", "escalate": "escalated", "append": "appended",
+                                "prepend": "prepended", "replace": "replaced", "allow": "passed"}[rule.action.value]
+        else:
+            decision.extra["then"] = f"{rule.name}:{rule.action.value}"
+        if rule.action == Action.append and rule.text:
+            decision.suffix = "\n\n" + rule.text
+            decision.text = final.text + decision.suffix
+        elif rule.action == Action.prepend and rule.text:
+            decision.prefix = rule.text + "\n\n"
+            decision.text = decision.prefix + final.text
+        elif rule.action == Action.replace and rule.text:
+            decision.text = rule.text
+        elif rule.action == Action.escalate:
+            decision.review = True

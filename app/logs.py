@@ -1,0 +1,39 @@
+"""Structured JSON logs; anything that looks like a credential is redacted before it is written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+_SECRET = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+|\b(sk-[A-Za-z0-9_\-]{6,})|(authorization|api[_-]?key)([\"']?\s*[:=]\s*[\"']?)[^\s,\"'}]+")
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(lambda m: (m.group(1) or "") + "[redacted]" if m.group(1) or m.group(2)
+                       else f"{m.group(3)}{m.group(4)}[redacted]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {"ts": round(time.time(), 3), "level": record.levelname.lower(), "logger": record.name,
+                   "message": record.getMessage()}
+        payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(payload, default=str))
+
+
+def configure(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

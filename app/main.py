@@ -1,0 +1,42 @@
+"""Assembles the app: services in the lifespan, routers, the OpenAI-style error handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.api.main import api_router
+from app.config import Settings
+from app.errors import GuardError, InvalidRequest, handle_guard_error
+from app.metrics import Metrics
+from app.services import build_services
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = services = build_services(settings, metrics)
+        watcher = asyncio.create_task(services.policies.watch(settings.policy_poll_s))
+        yield
+        watcher.cancel()
+        await services.upstream.aclose()
+        await services.store.aclose()
+        services.scoring.shutdown()
+
+    app = FastAPI(title="Heedful", version="0.1.0", lifespan=lifespan)
+    app.state.metrics = metrics
+    app.include_router(api_router)
+    app.add_exception_handler(GuardError, handle_guard_error)
+
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(InvalidRequest(str(exc)).body(), status_code=400)
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    return app

@@ -1,0 +1,33 @@
+"""Prometheus metrics, on a registry owned by the app (no module-level state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.06, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_SCORE_BUCKETS = tuple(round(i / 10, 1) for i in range(1, 11))
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("heedful_requests", "Guarded requests by policy, rule and action.",
+                                ["policy", "rule", "action", "stream"], registry=r)
+        self.score = Histogram("heedful_score", "Draft scores by label.", ["label"], buckets=_SCORE_BUCKETS, registry=r)
+        self.scoring_seconds = Histogram("heedful_scoring_seconds", "Classifier time by stage.", ["stage"],
+                                         buckets=_LATENCY_BUCKETS, registry=r)
+        self.upstream_seconds = Histogram("heedful_upstream_seconds", "Upstream call time.", buckets=_LATENCY_BUCKETS, registry=r)
+        self.added_latency = Histogram("heedful_added_latency_seconds", "Time the guard added on top of the upstream.",
+                                       ["stream"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.regenerations = Counter("heedful_regenerations", "Repair calls to the upstream.", ["policy", "rule"], registry=r)
+        self.failures = Counter("heedful_guard_failures", "Guard failures by kind.", ["kind"], registry=r)
+        self.policy_reloads = Counter("heedful_policy_reloads", "Policy reloads by outcome.", ["outcome"], registry=r)
+        self.in_flight = Gauge("heedful_in_flight_requests", "Requests being handled.", registry=r)
+        self.redis_up = Gauge("heedful_redis_up", "1 when the last Redis operation succeeded.", registry=r)
+        self.latency_budget = Gauge("heedful_policy_latency_budget_seconds", "Each policy's added-latency budget.",
+                                    ["policy"], registry=r)
+        for kind in ("scoring_error", "scoring_timeout", "upstream_error", "upstream_timeout", "redis"):
+            self.failures.labels(kind)
+        for outcome in ("success", "failure"):
+            self.policy_reloads.labels(outcome)

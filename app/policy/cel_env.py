@@ -1,0 +1,68 @@
+"""The CEL environment policy conditions are written in: the variables they may name, checked when a policy loads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+REPLY_FIELDS = ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
+CONTEXT_FIELDS = ("distress", "crisis", "advice_requested")
+REQUEST_FIELDS = ("model", "tenant", "stream", "turns")
+TOP_LEVEL = {"reply": REPLY_FIELDS, "context": CONTEXT_FIELDS, "request": REQUEST_FIELDS, "attempt": (), "flags": ()}
+_MEMBER = re.compile(r"\b(reply|context|request)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+class ConditionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Condition:
+    source: str
+    program: Any
+
+    def holds(self, variables: dict[str, Any]) -> bool:
+        result = self.program.execute(variables)
+        if not isinstance(result, bool):
+            raise ConditionError(f"condition {self.source!r} gave {result!r}, not true/false")
+        return result
+
+
+def probe_variables(value: float) -> dict[str, Any]:
+    return {
+        "reply": dict.fromkeys(REPLY_FIELDS, value),
+        "context": dict.fromkeys(CONTEXT_FIELDS, value),
+        "request": {"model": "probe", "tenant": "probe", "stream": False, "turns": 1},
+        "attempt": 0,
+        "flags": [],
+    }
+
+
+def compile_condition(source: str) -> Condition:
+    """Compile and type-check a condition; unknown names and fields are errors now, never at request time."""
+    try:
+        program = cel.compile(source)
+    except Exception as exc:  # the binding raises plain ValueError/RuntimeError with the parser's message
+        raise ConditionError(f"does not compile: {exc}") from exc
+    unknown = sorted(set(program.variables()) - set(TOP_LEVEL) - _comprehension_names(source))
+    if unknown:
+        raise ConditionError(f"unknown variable {unknown[0]!r}; known: {', '.join(sorted(TOP_LEVEL))}")
+    for owner, field in _MEMBER.findall(_STRING.sub("''", source)):
+        if field not in TOP_LEVEL[owner]:
+            raise ConditionError(f"unknown field {owner}.{field}; {owner} has {', '.join(TOP_LEVEL[owner])}")
+    condition = Condition(source, program)
+    for value in (0.0, 0.5, 1.0):
+        try:
+            condition.holds(probe_variables(value))
+        except Exception as exc:
+            raise ConditionError(f"does not evaluate to true/false: {exc}") from exc
+    return condition
+
+
+def _comprehension_names(source: str) -> set[str]:
+    # Names bound by macros such as flags.exists(f, f == 'pacification') are reported as variables by the binding.
+    return set(re.findall(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,", source))

@@ -1,0 +1,132 @@
+"""Read policy YAML into validated policies, reporting every problem with its file, line and field."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.policy.cel_env import Condition, ConditionError, compile_condition
+from app.policy.errors import PolicyError, PolicyProblem
+from app.policy.model import PolicyDocument
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    document: PolicyDocument
+    conditions: tuple[Condition, ...]
+    file: str
+    digest: str
+    lines: dict[Path_, int]
+
+    @property
+    def name(self) -> str:
+        return self.document.metadata.name
+
+    @property
+    def version(self) -> str:
+        return self.document.metadata.version
+
+    def line_of(self, *path: Any) -> int:
+        return _line_for(self.lines, path)
+
+
+def is_policy_file(path: Path) -> bool:
+    """Policy files in a directory: *.yaml/*.yml, not hidden (ConfigMap internals), not a *_test suite."""
+    return (
+        path.suffix in (".yaml", ".yml")
+        and not path.name.startswith(".")
+        and not path.stem.endswith("_test")
+        and path.is_file()
+    )
+
+
+def policy_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if is_policy_file(p))
+
+
+def _line_map(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[PolicyProblem], file: str) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = key.value
+            if name in seen:
+                problems.append(PolicyProblem(file, key.start_mark.line + 1, "policy_schema_error", _dotted((*path, name)), "key appears twice"))
+            seen.add(name)
+            lines[(*path, name)] = key.start_mark.line + 1
+            _line_map(value, (*path, name), lines, problems, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*path, index)] = item.start_mark.line + 1
+            _line_map(item, (*path, index), lines, problems, file)
+
+
+def _line_for(lines: dict[Path_, int], path: Iterable[Any]) -> int:
+    path = tuple(path)
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_policy(text: str, file: str) -> LoadedPolicy:
+    """Validate one policy document; raises PolicyError listing every problem found."""
+    problems: list[PolicyProblem] = []
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise PolicyError([PolicyProblem(file, line, "policy_yaml_error", "", str(getattr(exc, "problem", exc)))]) from exc
+    if node is None or not isinstance(data, dict):
+        raise PolicyError([PolicyProblem(file, 1, "policy_schema_error", "", "expected a mapping with apiVersion, kind, metadata and spec")])
+    lines: dict[Path_, int] = {}
+    _line_map(node, (), lines, problems, file)
+    try:
+        document = PolicyDocument.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = f"unknown key {loc[-1]!r}"
+            elif error["type"] == "missing":
+                message = f"missing required key {loc[-1]!r}"
+            elif "expected" in error.get("ctx", {}):
+                message = f"{message} (got {error.get('input')!r})"
+            problems.append(PolicyProblem(file, _line_for(lines, loc), "policy_schema_error", _dotted(loc), message))
+        raise PolicyError(problems) from exc
+    conditions: list[Condition] = []
+    for index, rule in enumerate(document.spec.rules):
+        try:
+            conditions.append(compile_condition(rule.when))
+        except ConditionError as exc:
+            where = ("spec", "rules", index, "when")
+            problems.append(PolicyProblem(file, _line_for(lines, where), "policy_cel_error", _dotted(where), str(exc)))
+    if problems:
+        raise PolicyError(problems)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return LoadedPolicy(document, tuple(conditions), file, digest, lines)
+
+
+def load_policy_file(path: Path) -> LoadedPolicy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([PolicyProblem(str(path), 1, "policy_yaml_error", "", f"cannot read: {exc}")]) from exc
+    return parse_policy(text, str(path))

@@ -1,0 +1,123 @@
+"""The policy format (apiVersion heedful/v1, kind Policy), as pydantic models.
+
+A policy is a list of rules evaluated in order; the first rule whose `when` holds decides the action. Limits bound how many
+repair attempts and how much time a request may spend; when they run out, `on_exhausted` says what the user gets.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Action(str, Enum):
+    allow = "allow"
+    annotate = "annotate"
+    regenerate = "regenerate"
+    rewrite = "rewrite"
+    append = "append"
+    prepend = "prepend"
+    replace = "replace"
+    escalate = "escalate"
+
+
+REPAIR_ACTIONS = frozenset({Action.regenerate, Action.rewrite})
+TEXT_ACTIONS = frozenset({Action.append, Action.prepend, Action.replace})
+CORRECTIVE_LABELS = ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
+
+
+class Rule(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique within the policy; shows in headers, logs and audit.")
+    description: str = ""
+    when: str = Field(min_length=1, description="CEL condition over reply.*, context.*, request.*, attempt and flags.")
+    action: Action
+    label: Literal["pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice"] | None = Field(
+        default=None, description="Which corrective instruction a regenerate/rewrite uses."
+    )
+    instruction: str | None = Field(default=None, description="Overrides the corrective instruction for this rule.")
+    text: str | None = Field(default=None, description="The fixed text for append, prepend and replace.")
+    candidates: int = Field(default=1, ge=1, le=8, description="Drafts asked for per regeneration (upstream `n`); the best is kept.")
+    max_attempts: int | None = Field(default=None, ge=1, le=10, description="Repair attempts this rule may make per request.")
+
+    @model_validator(mode="after")
+    def _action_fields(self) -> Rule:
+        if self.action in TEXT_ACTIONS and not self.text:
+            raise ValueError(f"action {self.action.value!r} needs a non-empty 'text'")
+        if self.action in REPAIR_ACTIONS and self.label is None and self.instruction is None:
+            raise ValueError(f"action {self.action.value!r} needs a 'label' (for its corrective instruction) or an 'instruction'")
+        return self
+
+
+class Match(Strict):
+    models: list[str] = Field(default_factory=list, description="Glob patterns of request models; empty matches any.")
+    tenants: list[str] = Field(default_factory=list, description="Tenant names; empty matches any.")
+
+
+class Holdback(Strict):
+    sentences: int | None = Field(default=2, ge=1, le=20)
+    whole: bool = False
+
+
+class Limits(Strict):
+    max_attempts: int = Field(default=2, ge=0, le=10, description="Repair attempts per request, all rules together.")
+    time_budget_ms: int = Field(default=15000, ge=100, le=600000, description="Wall time repairs may add to a request.")
+    on_exhausted: Literal["best", "original", "fixed"] = "best"
+    fixed_reply: str | None = None
+    regenerations_per_minute: int | None = Field(default=None, ge=0, description="Per-tenant cap on repair calls (they cost tokens).")
+    scoring_timeout_ms: int = Field(default=1500, ge=10, le=60000)
+    added_latency_budget_ms: int = Field(default=40, ge=1, description="Alerting budget for the guard's own added latency (p99).")
+
+    @model_validator(mode="after")
+    def _fixed(self) -> Limits:
+        if self.on_exhausted == "fixed" and not self.fixed_reply:
+            raise ValueError("on_exhausted 'fixed' needs a 'fixed_reply'")
+        return self
+
+
+class Audit(Strict):
+    include_texts: bool = False
+
+
+class Metadata(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    version: str = "1"
+    description: str = ""
+
+
+class Spec(Strict):
+    default: bool = Field(default=False, description="Used when no other policy matches the request.")
+    match: Match = Field(default_factory=Match)
+    mode: Literal["enforce", "shadow"] = "enforce"
+    failure_mode: Literal["open", "closed"] = "open"
+    failure_reply: str = "I'm sorry, I can't answer that right now. Please try again in a moment."
+    streaming: Holdback = Field(default_factory=Holdback)
+    limits: Limits = Field(default_factory=Limits)
+    audit: Audit = Field(default_factory=Audit)
+    instructions: dict[Literal["pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice"], str] = Field(
+        default_factory=dict
+    )
+    rules: list[Rule] = Field(min_length=1)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[Rule]) -> list[Rule]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} is used twice")
+            seen.add(rule.name)
+        return rules
+
+
+class PolicyDocument(Strict):
+    apiVersion: Literal["heedful/v1"]  # noqa: N815 - the wire name
+    kind: Literal["Policy"]
+    metadata: Metadata
+    spec: Spec
+    tests: list[dict] = Field(default_factory=list, description="Inline test cases (see `heedful policy test`).")

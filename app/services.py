@@ -1,0 +1,52 @@
+"""The long-lived services a request needs, built once in the lifespan and kept on app.state."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from app.config import Settings
+from app.guard import Guard
+from app.metrics import Metrics
+from app.policy.watcher import PolicyStore
+from app.scoring import ScoringService
+from app.store import MemoryStore, RedisStore, Store
+from app.upstream import Upstream
+from classifiers import Scorer
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metrics: Metrics
+    policies: PolicyStore
+    scoring: ScoringService
+    upstream: Upstream
+    store: Store
+    guard: Guard
+    background: set[asyncio.Task] = field(default_factory=set)
+
+    def spawn(self, coroutine) -> None:  # type: ignore[no-untyped-def]
+        """Run work after the response (audit of a finished stream) without letting the task be collected early."""
+        task = asyncio.create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+
+def build_services(settings: Settings, metrics: Metrics) -> Services:
+    policies = PolicyStore(settings.policies, metrics)
+    scorer = Scorer(settings.model_path, threads=1)
+    store: Store = (
+        RedisStore(settings.redis_url, settings.redis_timeout_s, settings.audit_maxlen, settings.audit_retention_s, metrics)
+        if settings.redis_url else MemoryStore(settings.audit_maxlen)
+    )
+    scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)
+    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+    upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s)
+    return Services(settings, metrics, policies, scoring, upstream, store, Guard(scoring, upstream, store, metrics))
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]

@@ -1,0 +1,98 @@
+"""The int8 MiniLM sentence encoder: token budgets applied, batches padded, embeddings out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from classifiers.inputs import (
+    CONTEXT_TOKENS,
+    OLDER_TURN_SEPARATOR,
+    PREVIOUS_TOKENS,
+    REPLY_PASS_TOKENS,
+    REPLY_PASS_USER_TOKENS,
+    ConversationView,
+)
+
+EMBEDDING_DIM = 384
+# Tokenising a huge string is linear but not free; nothing past this many characters can reach a capped pass.
+_MAX_CHARS = 8000
+
+
+class Encoder:
+    """Turns texts into L2-normalised 384-d embeddings under the passes' token budgets."""
+
+    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        self._cls = self._tokenizer.token_to_id("[CLS]")
+        self._sep = self._tokenizer.token_to_id("[SEP]")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(model_dir / "encoder.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self._tokenizer.encode_batch([t[:_MAX_CHARS] for t in texts], add_special_tokens=False)]
+
+    def context_ids(self, views: Sequence[ConversationView]) -> list[tuple[list[int], list[int]]]:
+        budget = CONTEXT_TOKENS - 2
+        rows = []
+        for view in views:
+            turns = self._ids(list(reversed(view.user_turns))) if view.user_turns else [[]]
+            ids = turns[0][-budget:]  # the last user turn keeps its end
+            separator = self._ids([OLDER_TURN_SEPARATOR])[0]
+            for older in turns[1:]:
+                room = budget - len(ids) - len(separator)
+                if room <= 8:
+                    break
+                ids = ids + separator + older[-room:]
+            rows.append(([self._cls, *ids, self._sep], [0] * (len(ids) + 2)))
+        return rows
+
+    def previous_ids(self, views: Sequence[ConversationView]) -> list[tuple[list[int], list[int]]]:
+        rows = []
+        for ids in self._ids([v.previous_assistant for v in views]):
+            ids = ids[: PREVIOUS_TOKENS - 2]
+            rows.append(([self._cls, *ids, self._sep], [0] * (len(ids) + 2)))
+        return rows
+
+    def reply_ids(self, last_user_turns: Sequence[str], replies: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+        users = self._ids(last_user_turns)
+        answers = self._ids(replies)
+        rows = []
+        for user, reply in zip(users, answers, strict=True):
+            user = user[-REPLY_PASS_USER_TOKENS:] if user else []
+            reply = reply[: REPLY_PASS_TOKENS - 3 - len(user)]
+            ids = [self._cls, *user, self._sep, *reply, self._sep]
+            types = [0] * (len(user) + 2) + [1] * (len(reply) + 1)
+            rows.append((ids, types))
+        return rows
+
+    def embed(self, rows: Sequence[tuple[list[int], list[int]]], batch_size: int = 32) -> np.ndarray:
+        """Embed token rows, batching rows of similar length together to waste little on padding."""
+        out = np.zeros((len(rows), EMBEDDING_DIM), np.float32)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(rows[i][0]) for i in chunk)
+            ids = np.zeros((len(chunk), width), np.int64)
+            types = np.zeros_like(ids)
+            mask = np.zeros_like(ids)
+            for r, i in enumerate(chunk):
+                tok, typ = rows[i]
+                ids[r, : len(tok)] = tok
+                types[r, : len(typ)] = typ
+                mask[r, : len(tok)] = 1
+            out[chunk] = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            )[0]
+        return out

@@ -1,0 +1,117 @@
+"""Scoring with onnxruntime: context signals before the draft arrives, reply scores after. No training dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from classifiers.artifacts import DEFAULT_MODEL_DIR, ModelInfo, load_model_info
+from classifiers.crisis_lexicon import crisis_phrase
+from classifiers.encoder import Encoder
+from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
+from classifiers.inputs import ConversationView, view_of
+
+SCORE_LABELS = ("pacification", "sycophancy", "rushed_advice")
+# The number of user turns the crisis lexicon reads in full, newest first.
+_LEXICON_TURNS = 3
+
+
+@dataclass(frozen=True)
+class PreparedContext:
+    """Everything about a conversation that can be computed before the draft reply exists."""
+
+    view: ConversationView
+    context_embedding: np.ndarray
+    previous_embedding: np.ndarray
+    signals: dict[str, float]
+    crisis_phrase: str | None = None
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Calibrated probabilities for a draft reply in context, and the labels at or above their thresholds."""
+
+    reply: dict[str, float]
+    context: dict[str, float]
+    flags: list[str] = field(default_factory=list)
+    crisis_phrase: str | None = None
+
+
+class Scorer:
+    """Loads a model folder once; scores are thread-safe to compute from several threads."""
+
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1) -> None:
+        self.model_dir = Path(model_dir)
+        self.info: ModelInfo = load_model_info(self.model_dir)
+        self._encoder = Encoder(self.model_dir, threads=threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self._reply_head = ort.InferenceSession(str(self.model_dir / "reply_head.onnx"), options, providers=["CPUExecutionProvider"])
+        self._context_head = ort.InferenceSession(str(self.model_dir / "context_head.onnx"), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.info.thresholds
+
+    def _calibrate(self, logits: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        scale = np.array([self.info.calibration.scale[name] for name in labels], np.float32)
+        shift = np.array([self.info.calibration.shift[name] for name in labels], np.float32)
+        return 1.0 / (1.0 + np.exp(-(logits * scale + shift)))
+
+    def prepare(self, messages: Sequence[dict[str, Any]]) -> PreparedContext:
+        return self.prepare_many([messages])[0]
+
+    def prepare_many(self, conversations: Sequence[Sequence[dict[str, Any]]]) -> list[PreparedContext]:
+        views = [view_of(messages) for messages in conversations]
+        context = self._encoder.embed(self._encoder.context_ids(views))
+        previous = self._encoder.embed(self._encoder.previous_ids(views))
+        logits = self._context_head.run(None, {"features": context_features(context)})[0]
+        probs = self._calibrate(logits, CONTEXT_LABELS)
+        prepared = []
+        for i, view in enumerate(views):
+            signals = {name: float(probs[i, j]) for j, name in enumerate(CONTEXT_LABELS)}
+            phrase = next((p for t in reversed(view.user_turns[-_LEXICON_TURNS:]) if (p := crisis_phrase(t))), None)
+            if phrase is not None:
+                signals["crisis"] = max(signals["crisis"], self.info.crisis_lexicon_floor)
+            prepared.append(PreparedContext(view, context[i], previous[i], signals, phrase))
+        return prepared
+
+    def score_reply(self, prepared: PreparedContext, reply: str) -> Scores:
+        return self.score_replies([prepared], [reply])[0]
+
+    def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str]) -> list[Scores]:
+        rows = self._encoder.reply_ids([p.view.last_user for p in prepared], replies)
+        reply_pass = self._encoder.embed(rows)
+        features = reply_features(
+            reply_pass,
+            np.stack([p.context_embedding for p in prepared]),
+            np.stack([p.previous_embedding for p in prepared]),
+            np.array([bool(p.view.previous_assistant) for p in prepared]),
+        )
+        logits = self._reply_head.run(None, {"features": features})[0]
+        probs = self._calibrate(logits, REPLY_LABELS)
+        return [self._scores(p, probs[i]) for i, p in enumerate(prepared)]
+
+    def score(self, messages: Sequence[dict[str, Any]], reply: str) -> Scores:
+        return self.score_reply(self.prepare(messages), reply)
+
+    def score_many(self, items: Sequence[tuple[Sequence[dict[str, Any]], str]]) -> list[Scores]:
+        prepared = self.prepare_many([messages for messages, _ in items])
+        return self.score_replies(prepared, [reply for _, reply in items])
+
+    def _scores(self, prepared: PreparedContext, probs: np.ndarray) -> Scores:
+        sub = {name: float(probs[j]) for j, name in enumerate(REPLY_LABELS)}
+        reply = {
+            "pacification": sub["pacification"],
+            "sycophancy": max(sub["sycophancy_epistemic"], sub["sycophancy_social"]),
+            "rushed_advice": sub["rushed_advice"],
+            "sycophancy_epistemic": sub["sycophancy_epistemic"],
+            "sycophancy_social": sub["sycophancy_social"],
+        }
+        flags = [name for name in SCORE_LABELS if reply[name] >= self.thresholds[name]]
+        return Scores(reply=reply, context=dict(prepared.signals), flags=flags, crisis_phrase=prepared.crisis_phrase)

@@ -1,0 +1,137 @@
+"""Retrain the shipped heads from the project's own data, with fixed seeds, and write the model folder's JSON files.
+
+    python -m classifiers.training.train [--model-dir classifiers/models/heedful-minilm-v1]
+
+The encoder is frozen (exported once by export_encoder); this trains the reply and context heads, calibrates them on the
+dev split, picks thresholds there, exports the heads to ONNX, then runs the evaluation that fills the model card.
+Only the project's own data (classifiers/data) is trained on: non-commercial public sets are for evaluation only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from classifiers.artifacts import DEFAULT_MODEL_DIR
+from classifiers.encoder import Encoder
+from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
+from classifiers.training import heads, thresholds
+from classifiers.training.dataset import Example, load_split, split_dev
+from classifiers.training.embeddings import BLANK_CONTEXT, CACHE_DIR, CachedEncoder, Embedded
+
+SEED = 13
+DEV_FRACTION = 0.2
+BLANK_CONTEXT_SHARE = 0.25
+# A training reply this similar to a test reply (cosine of the reply pass) is dropped, so the test split stays unseen.
+TEST_OVERLAP_COSINE = 0.97
+HIDDEN_SIZES = (0, 256)
+
+
+def _labels(examples: list[Example], names: tuple[str, ...]) -> np.ndarray:
+    return np.array([[e.labels[n] for n in names] for e in examples], np.float32)
+
+
+def _embed(cache: CachedEncoder, examples: list[Example], blank: bool = False) -> Embedded:
+    conversations = [BLANK_CONTEXT if blank else e.messages for e in examples]
+    return cache.embed(conversations, [e.reply for e in examples])
+
+
+def _reply_x(emb: Embedded) -> np.ndarray:
+    return reply_features(emb.reply_pass, emb.context, emb.previous, emb.has_previous)
+
+
+def _drop_test_overlap(train: list[Example], train_emb: Embedded, test_emb: Embedded) -> list[int]:
+    similarity = train_emb.reply_pass @ test_emb.reply_pass.T
+    return [i for i in range(len(train)) if similarity[i].max() < TEST_OVERLAP_COSINE]
+
+
+def train(model_dir: Path) -> dict:
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    torch.set_num_threads(2)
+    cache = CachedEncoder(Encoder(model_dir, threads=2), CACHE_DIR / "train.npz")
+    examples, test = load_split("train"), load_split("test")
+    kept = _drop_test_overlap(examples, _embed(cache, examples), _embed(cache, test))
+    report: dict = {"train_examples": len(examples), "dropped_for_test_overlap": len(examples) - len(kept)}
+    examples = [examples[i] for i in kept]
+    train_set, dev_set = split_dev(examples, DEV_FRACTION, SEED)
+    blanked = random.Random(SEED).sample(train_set, int(len(train_set) * BLANK_CONTEXT_SHARE))
+    report |= {"train": len(train_set), "dev": len(dev_set), "blanked_copies": len(blanked), "test": len(test)}
+
+    e_train, e_blank, e_dev = _embed(cache, train_set), _embed(cache, blanked, blank=True), _embed(cache, dev_set)
+    cache.save()
+    x_reply = np.concatenate([_reply_x(e_train), _reply_x(e_blank)])
+    y_reply = np.concatenate([_labels(train_set, REPLY_LABELS), _labels(blanked, REPLY_LABELS)])
+    x_dev, y_dev = _reply_x(e_dev), _labels(dev_set, REPLY_LABELS)
+    x_ctx, y_ctx = context_features(e_train.context), _labels(train_set, CONTEXT_LABELS)
+    x_ctx_dev, y_ctx_dev = context_features(e_dev.context), _labels(dev_set, CONTEXT_LABELS)
+
+    tried = {}
+    for hidden in HIDDEN_SIZES:
+        _, score = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED)
+        tried[f"reply head, hidden={hidden}"] = round(score, 4)
+    hidden = max(HIDDEN_SIZES, key=lambda h: tried[f"reply head, hidden={h}"])
+    reply_head, _ = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED)
+    context_head, ctx_score = heads.fit_head(x_ctx, y_ctx, x_ctx_dev, y_ctx_dev, 128, SEED)
+    report["dev_mean_auroc_tried"] = tried | {"context head, hidden=128": round(ctx_score, 4)}
+    report["reply_head_hidden"] = hidden
+
+    calibration, probs = {}, {}
+    for logit_block, y_block, names in (
+        (heads.logits(reply_head, x_dev), y_dev, REPLY_LABELS),
+        (heads.logits(context_head, x_ctx_dev), y_ctx_dev, CONTEXT_LABELS),
+    ):
+        for j, name in enumerate(names):
+            scale, shift = thresholds.platt(logit_block[:, j], y_block[:, j])
+            calibration[name] = {"scale": scale, "shift": shift}
+            probs[name] = thresholds.sigmoid(scale * logit_block[:, j] + shift)
+    truth = {n: y_dev[:, j] for j, n in enumerate(REPLY_LABELS)} | {n: y_ctx_dev[:, j] for j, n in enumerate(CONTEXT_LABELS)}
+    probs["sycophancy"] = np.maximum(probs["sycophancy_epistemic"], probs["sycophancy_social"])
+    truth["sycophancy"] = np.maximum(truth["sycophancy_epistemic"], truth["sycophancy_social"])
+    good = y_dev.sum(1) == 0
+    chosen = {
+        name: thresholds.best_threshold(probs[name], truth[name], good)
+        for name in ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
+    }
+    chosen["distress"] = thresholds.best_threshold(probs["distress"], truth["distress"])
+    chosen["advice_requested"] = thresholds.best_threshold(probs["advice_requested"], truth["advice_requested"])
+    chosen["crisis"] = thresholds.recall_threshold(probs["crisis"], truth["crisis"])
+
+    heads.export_head(reply_head, x_reply.shape[1], model_dir / "reply_head.onnx")
+    heads.export_head(context_head, x_ctx.shape[1], model_dir / "context_head.onnx")
+    (model_dir / "calibration.json").write_text(
+        json.dumps({"method": "platt on dev-split logits", "labels": calibration}, indent=2) + "\n"
+    )
+    (model_dir / "thresholds.json").write_text(
+        json.dumps(
+            {"model": model_dir.name, "version": "1", "thresholds": {k: round(v, 4) for k, v in chosen.items()},
+             "crisis_lexicon_floor": 0.97,
+             "rule": f"max F1 on the dev split with at most {thresholds.MAX_GOOD_FLAG_RATE:.0%} of good replies flagged; "
+             f"crisis: highest threshold with dev recall >= {thresholds.CRISIS_MIN_RECALL}"},
+            indent=2,
+        ) + "\n"
+    )
+    (model_dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--skip-eval", action="store_true", help="do not run the evaluation that writes the model card")
+    args = parser.parse_args()
+    print(json.dumps(train(args.model_dir), indent=2))
+    if not args.skip_eval:
+        from classifiers.training import evaluate
+
+        evaluate.run(args.model_dir)
+
+
+if __name__ == "__main__":
+    main()
