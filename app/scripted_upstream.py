@@ -97,6 +97,15 @@ def draft_for(messages: list[dict[str, Any]]) -> str:
     return scenario.repaired if asks_repair else scenario.draft
 
 
+_NEUTRAL = ("That sounds like a lot to carry this week. What part of it is weighing on you most right now? "
+            "I'm glad you mentioned the deadline, because it changes what would help. ")
+
+
+def _words(count: int) -> str:
+    words = (_NEUTRAL * (count // len(_NEUTRAL.split()) + 1)).split()
+    return " ".join(words[:count])
+
+
 def _completion(model: str, texts: list[str]) -> dict[str, Any]:
     return {"id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
@@ -159,6 +168,8 @@ class ScriptedUpstream:
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]},
                                               "finish_reason": "tool_calls"}]})
         texts = self._texts(body)
+        if model.startswith("words:"):  # benchmarks: a neutral, engaged reply of a given length
+            texts = [_words(int(model.split(":", 1)[1]))] * int(body.get("n") or 1)
         if body.get("stream"):
             return StreamingResponse(self._stream(model, texts[0], cut=fault == "cut"), media_type="text/event-stream")
         return JSONResponse(_completion(model, texts))
@@ -179,3 +190,21 @@ class ScriptedUpstream:
         yield _chunk(model, {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **call}]})
         yield _chunk(model, {}, "tool_calls")
         yield b"data: [DONE]\n\n"
+
+
+def main() -> None:
+    """Serve the scripted upstream on its own (benchmarks run it in a separate process)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Scripted local OpenAI-compatible upstream (canned drafts).")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--token-delay-s", type=float, default=0.0)
+    args = parser.parse_args()
+    uvicorn.run(ScriptedUpstream(token_delay_s=args.token_delay_s).app, host="127.0.0.1", port=args.port,
+                log_level="warning", access_log=False, loop="uvloop", http="httptools")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,9 @@ from pathlib import Path
 
 DEFAULT_MODEL_NAME = "heedful-minilm-v1"
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / DEFAULT_MODEL_NAME
+# The reply labels come from a fine-tuned cross-encoder (REPLY_MODEL) or, failing that, from heads on frozen features.
+REPLY_MODEL = "reply_model.onnx"
+REPLY_HEAD = "reply_head.onnx"
 
 
 class ModelFilesError(RuntimeError):
@@ -32,8 +35,10 @@ class ModelInfo:
 
 
 def load_model_info(model_dir: Path) -> ModelInfo:
-    required = ["encoder.onnx", "tokenizer.json", "reply_head.onnx", "context_head.onnx", "thresholds.json", "calibration.json"]
+    required = ["encoder.onnx", "tokenizer.json", "context_head.onnx", "thresholds.json", "calibration.json"]
     missing = [name for name in required if not (model_dir / name).is_file()]
+    if not (model_dir / REPLY_MODEL).is_file() and not (model_dir / REPLY_HEAD).is_file():
+        missing.append(f"{REPLY_MODEL} (or {REPLY_HEAD})")
     if missing:
         raise ModelFilesError(f"model folder {model_dir} lacks {', '.join(missing)}")
     try:

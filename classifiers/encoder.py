@@ -13,6 +13,7 @@ from classifiers.inputs import (
     CONTEXT_TOKENS,
     OLDER_TURN_SEPARATOR,
     PREVIOUS_TOKENS,
+    REPLY_PASS_PREVIOUS_TOKENS,
     REPLY_PASS_TOKENS,
     REPLY_PASS_USER_TOKENS,
     ConversationView,
@@ -66,6 +67,7 @@ class Encoder:
         return rows
 
     def reply_ids(self, last_user_turns: Sequence[str], replies: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+        """The frozen-feature reply pass: [CLS] user tail [SEP] reply head [SEP]."""
         users = self._ids(last_user_turns)
         answers = self._ids(replies)
         rows = []
@@ -77,9 +79,34 @@ class Encoder:
             rows.append((ids, types))
         return rows
 
-    def embed(self, rows: Sequence[tuple[list[int], list[int]]], batch_size: int = 32) -> np.ndarray:
-        """Embed token rows, batching rows of similar length together to waste little on padding."""
-        out = np.zeros((len(rows), EMBEDDING_DIM), np.float32)
+    def joint_ids(self, views: Sequence[ConversationView], replies: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+        """The fine-tuned reply pass: [CLS] previous-answer tail [SEP] user tail [SEP] reply head [SEP]."""
+        previous = self._ids([v.previous_assistant for v in views])
+        users = self._ids([v.last_user for v in views])
+        answers = self._ids(replies)
+        rows = []
+        for prev, user, reply in zip(previous, users, answers, strict=True):
+            prev = prev[-REPLY_PASS_PREVIOUS_TOKENS:] if prev else []
+            user = user[-REPLY_PASS_USER_TOKENS:] if user else []
+            head = [self._cls, *prev, self._sep, *user, self._sep] if prev else [self._cls, *user, self._sep]
+            reply = reply[: REPLY_PASS_TOKENS - len(head) - 1]
+            rows.append(([*head, *reply, self._sep], [0] * len(head) + [1] * (len(reply) + 1)))
+        return rows
+
+    def session(self, path: Path, threads: int = 1) -> ort.InferenceSession:
+        """Another model over the same tokenisation (the fine-tuned reply model)."""
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def embed(self, rows: Sequence[tuple[list[int], list[int]]], batch_size: int = 32,
+              session: ort.InferenceSession | None = None, width_out: int = EMBEDDING_DIM) -> np.ndarray:
+        """Run token rows through the encoder (or another session over the same inputs), batching rows of similar
+        length together to waste little on padding."""
+        session = session or self._session
+        out = np.zeros((len(rows), width_out), np.float32)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -92,7 +119,5 @@ class Encoder:
                 ids[r, : len(tok)] = tok
                 types[r, : len(typ)] = typ
                 mask[r, : len(tok)] = 1
-            out[chunk] = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            )[0]
+            out[chunk] = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
         return out

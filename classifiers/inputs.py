@@ -4,8 +4,9 @@ Three passes, each capped (all-MiniLM-L6-v2 was trained at <= 256 tokens, and co
 - context pass (<= 256 tokens): the user's turns, newest first. The last user turn keeps its END when it is too long,
   because disclosures tend to come last; older user turns fill what budget is left. Runs while the LLM is generating.
 - previous-assistant pass (<= 128 tokens): the assistant's last answer, head kept. Caving is only visible against it.
-- reply pass (<= 128 tokens): the tail of the last user turn (<= 40 tokens) paired with the head of the draft reply, so
-  attention sees claim and answer together. This is the only pass that waits for the draft.
+- reply pass (<= 128 tokens): the tail of the assistant's previous answer (<= 24 tokens) and of the last user turn
+  (<= 40 tokens), paired with the head of the draft reply, so attention sees the earlier stance, the claim or pushback and
+  the answer together. This is the only pass that waits for the draft.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ CONTEXT_TOKENS = 256
 PREVIOUS_TOKENS = 128
 REPLY_PASS_TOKENS = 128
 REPLY_PASS_USER_TOKENS = 40
+REPLY_PASS_PREVIOUS_TOKENS = 24
 OLDER_TURN_SEPARATOR = " | "
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from classifiers.artifacts import DEFAULT_MODEL_DIR, ModelInfo, load_model_info
+from classifiers.artifacts import DEFAULT_MODEL_DIR, REPLY_HEAD, REPLY_MODEL, ModelInfo, load_model_info
 from classifiers.crisis_lexicon import crisis_phrase
 from classifiers.encoder import Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
@@ -49,10 +49,10 @@ class Scorer:
         self.model_dir = Path(model_dir)
         self.info: ModelInfo = load_model_info(self.model_dir)
         self._encoder = Encoder(self.model_dir, threads=threads)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self._reply_head = ort.InferenceSession(str(self.model_dir / "reply_head.onnx"), options, providers=["CPUExecutionProvider"])
-        self._context_head = ort.InferenceSession(str(self.model_dir / "context_head.onnx"), options, providers=["CPUExecutionProvider"])
+        fine_tuned = self.model_dir / REPLY_MODEL
+        self._reply_model = self._encoder.session(fine_tuned, threads) if fine_tuned.is_file() else None
+        self._reply_head = None if self._reply_model else self._encoder.session(self.model_dir / REPLY_HEAD)
+        self._context_head = self._encoder.session(self.model_dir / "context_head.onnx")
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -69,7 +69,9 @@ class Scorer:
     def prepare_many(self, conversations: Sequence[Sequence[dict[str, Any]]]) -> list[PreparedContext]:
         views = [view_of(messages) for messages in conversations]
         context = self._encoder.embed(self._encoder.context_ids(views))
-        previous = self._encoder.embed(self._encoder.previous_ids(views))
+        # The fine-tuned reply model reads the previous answer itself; only frozen heads need its embedding.
+        previous = (np.zeros_like(context) if self._reply_model is not None
+                    else self._encoder.embed(self._encoder.previous_ids(views)))
         logits = self._context_head.run(None, {"features": context_features(context)})[0]
         probs = self._calibrate(logits, CONTEXT_LABELS)
         prepared = []
@@ -84,7 +86,11 @@ class Scorer:
     def score_reply(self, prepared: PreparedContext, reply: str) -> Scores:
         return self.score_replies([prepared], [reply])[0]
 
-    def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str]) -> list[Scores]:
+    def reply_logits(self, prepared: Sequence[PreparedContext], replies: Sequence[str]) -> np.ndarray:
+        if self._reply_model is not None:
+            rows = self._encoder.joint_ids([p.view for p in prepared], replies)
+            return self._encoder.embed(rows, session=self._reply_model, width_out=len(REPLY_LABELS))
+        assert self._reply_head is not None
         rows = self._encoder.reply_ids([p.view.last_user for p in prepared], replies)
         reply_pass = self._encoder.embed(rows)
         features = reply_features(
@@ -93,8 +99,10 @@ class Scorer:
             np.stack([p.previous_embedding for p in prepared]),
             np.array([bool(p.view.previous_assistant) for p in prepared]),
         )
-        logits = self._reply_head.run(None, {"features": features})[0]
-        probs = self._calibrate(logits, REPLY_LABELS)
+        return self._reply_head.run(None, {"features": features})[0]
+
+    def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str]) -> list[Scores]:
+        probs = self._calibrate(self.reply_logits(prepared, replies), REPLY_LABELS)
         return [self._scores(p, probs[i]) for i, p in enumerate(prepared)]
 
     def score(self, messages: Sequence[dict[str, Any]], reply: str) -> Scores:

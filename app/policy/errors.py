@@ -9,7 +9,8 @@ from dataclasses import dataclass
 class PolicyProblem:
     file: str
     line: int
-    code: str  # policy_yaml_error | policy_schema_error | policy_cel_error | policy_unreachable_rule | policy_conflict
+    code: str  # policy_yaml_error | policy_schema_error | policy_cel_error | policy_threshold_error | policy_unreachable_rule
+    #           | policy_conflict | policy_test_error
     field: str
     message: str
 

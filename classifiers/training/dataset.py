@@ -71,3 +71,30 @@ def split_dev(examples: list[Example], fraction: float, seed: int) -> tuple[list
     random.Random(seed).shuffle(groups)
     dev_groups = set(groups[: int(len(groups) * fraction)])
     return [e for e in examples if e.group not in dev_groups], [e for e in examples if e.group in dev_groups]
+
+
+_TRAILING_QUESTION = __import__("re").compile(r"(?<=[.!])\s+[^.!?]*\?\s*$")
+REPLY_LABEL_NAMES = ("pacification", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
+
+
+def punctuation_augmented(examples: list[Example], share: float, seed: int) -> list[Example]:
+    """Label-preserving copies that break the data's punctuation shortcut (pacifying drafts shout, engaged ones ask).
+
+    Positives lose their exclamation marks (soothing stays soothing in a calm voice); negatives lose a trailing
+    question when a statement precedes it (a reflection without its question is still a reflection, a correction still a
+    correction). Without this the heads learn '!' and '?' instead of what the reply does.
+    """
+    rng = random.Random(seed)
+    extra = []
+    for e in examples:
+        positive = any(e.labels[n] for n in REPLY_LABEL_NAMES)
+        if rng.random() >= share:
+            continue
+        if positive and "!" in e.reply:
+            reply = e.reply.replace("!", ".")
+        elif not positive and _TRAILING_QUESTION.search(e.reply):
+            reply = _TRAILING_QUESTION.sub("", e.reply)
+        else:
+            continue
+        extra.append(Example(f"{e.id}~punct", e.messages, reply, e.labels, e.kind, e.source))
+    return extra

@@ -1,9 +1,11 @@
 """Retrain the shipped heads from the project's own data, with fixed seeds, and write the model folder's JSON files.
 
-    python -m classifiers.training.train [--model-dir classifiers/models/heedful-minilm-v1]
+    python -m classifiers.training.train [--reply finetune|frozen] [--epochs 3]
 
-The encoder is frozen (exported once by export_encoder); this trains the reply and context heads, calibrates them on the
-dev split, picks thresholds there, exports the heads to ONNX, then runs the evaluation that fills the model card.
+The context signals come from a head on the frozen int8 encoder (exported once by export_encoder). The reply labels come
+from a fine-tuned cross-encoder (finetune.py; the default) or from heads on frozen features (--reply frozen, kept for
+comparison: its dev AUROC is always recorded). Both are calibrated on the dev split's outputs of the exported int8 model,
+thresholds are picked there, and the evaluation that fills the model card runs last.
 Only the project's own data (classifiers/data) is trained on: non-commercial public sets are for evaluation only.
 """
 
@@ -17,16 +19,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classifiers.artifacts import DEFAULT_MODEL_DIR
+from classifiers.artifacts import DEFAULT_MODEL_DIR, REPLY_HEAD, REPLY_MODEL
+from classifiers.crisis_lexicon import crisis_phrase
+from classifiers.inputs import view_of
 from classifiers.encoder import Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
 from classifiers.training import heads, thresholds
-from classifiers.training.dataset import Example, load_split, split_dev
+from classifiers.training.dataset import Example, load_split, punctuation_augmented, split_dev
 from classifiers.training.embeddings import BLANK_CONTEXT, CACHE_DIR, CachedEncoder, Embedded
 
 SEED = 13
 DEV_FRACTION = 0.2
 BLANK_CONTEXT_SHARE = 0.25
+PUNCTUATION_SHARE = 0.35
 # A training reply this similar to a test reply (cosine of the reply pass) is dropped, so the test split stays unseen.
 TEST_OVERLAP_COSINE = 0.97
 HIDDEN_SIZES = (0, 256)
@@ -50,18 +55,26 @@ def _drop_test_overlap(train: list[Example], train_emb: Embedded, test_emb: Embe
     return [i for i in range(len(train)) if similarity[i].max() < TEST_OVERLAP_COSINE]
 
 
-def train(model_dir: Path) -> dict:
+def _fine_tuned_dev_logits(encoder: Encoder, model_dir: Path, dev_set: list[Example]) -> np.ndarray:
+    session = encoder.session(model_dir / REPLY_MODEL, threads=2)
+    rows = encoder.joint_ids([view_of(e.messages) for e in dev_set], [e.reply for e in dev_set])
+    return encoder.embed(rows, session=session, width_out=len(REPLY_LABELS), batch_size=64)
+
+
+def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict:
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
-    cache = CachedEncoder(Encoder(model_dir, threads=2), CACHE_DIR / "train.npz")
+    encoder = Encoder(model_dir, threads=2)
+    cache = CachedEncoder(encoder, CACHE_DIR / "train.npz")
     examples, test = load_split("train"), load_split("test")
     kept = _drop_test_overlap(examples, _embed(cache, examples), _embed(cache, test))
     report: dict = {"train_examples": len(examples), "dropped_for_test_overlap": len(examples) - len(kept)}
     examples = [examples[i] for i in kept]
     train_set, dev_set = split_dev(examples, DEV_FRACTION, SEED)
     blanked = random.Random(SEED).sample(train_set, int(len(train_set) * BLANK_CONTEXT_SHARE))
+    train_set = train_set + punctuation_augmented(train_set, PUNCTUATION_SHARE, SEED)
     report |= {"train": len(train_set), "dev": len(dev_set), "blanked_copies": len(blanked), "test": len(test)}
 
     e_train, e_blank, e_dev = _embed(cache, train_set), _embed(cache, blanked, blank=True), _embed(cache, dev_set)
@@ -81,10 +94,22 @@ def train(model_dir: Path) -> dict:
     context_head, ctx_score = heads.fit_head(x_ctx, y_ctx, x_ctx_dev, y_ctx_dev, 128, SEED)
     report["dev_mean_auroc_tried"] = tried | {"context head, hidden=128": round(ctx_score, 4)}
     report["reply_head_hidden"] = hidden
+    report["reply_model"] = reply
+    if reply == "finetune":
+        from classifiers.training.finetune import finetune
+
+        report["finetune"] = finetune(model_dir, epochs, CACHE_DIR.parent / "finetune", train_set, blanked, dev_set)
+        reply_dev_logits = _fine_tuned_dev_logits(encoder, model_dir, dev_set)
+        report["dev_mean_auroc_tried"]["fine-tuned cross-encoder (int8)"] = round(heads.mean_auroc(y_dev, reply_dev_logits), 4)
+        (model_dir / REPLY_HEAD).unlink(missing_ok=True)
+    else:
+        reply_dev_logits = heads.logits(reply_head, x_dev)
+        heads.export_head(reply_head, x_reply.shape[1], model_dir / REPLY_HEAD)
+        (model_dir / REPLY_MODEL).unlink(missing_ok=True)
 
     calibration, probs = {}, {}
     for logit_block, y_block, names in (
-        (heads.logits(reply_head, x_dev), y_dev, REPLY_LABELS),
+        (reply_dev_logits, y_dev, REPLY_LABELS),
         (heads.logits(context_head, x_ctx_dev), y_ctx_dev, CONTEXT_LABELS),
     ):
         for j, name in enumerate(names):
@@ -92,6 +117,9 @@ def train(model_dir: Path) -> dict:
             calibration[name] = {"scale": scale, "shift": shift}
             probs[name] = thresholds.sigmoid(scale * logit_block[:, j] + shift)
     truth = {n: y_dev[:, j] for j, n in enumerate(REPLY_LABELS)} | {n: y_ctx_dev[:, j] for j, n in enumerate(CONTEXT_LABELS)}
+    # The lexicon floor applies at run time, so the crisis threshold is chosen on the same combined signal.
+    lexicon_hits = np.array([any(crisis_phrase(t) for t in view_of(e.messages).user_turns[-3:]) for e in dev_set])
+    probs["crisis"] = np.where(lexicon_hits, np.maximum(probs["crisis"], 0.97), probs["crisis"])
     probs["sycophancy"] = np.maximum(probs["sycophancy_epistemic"], probs["sycophancy_social"])
     truth["sycophancy"] = np.maximum(truth["sycophancy_epistemic"], truth["sycophancy_social"])
     good = y_dev.sum(1) == 0
@@ -103,7 +131,6 @@ def train(model_dir: Path) -> dict:
     chosen["advice_requested"] = thresholds.best_threshold(probs["advice_requested"], truth["advice_requested"])
     chosen["crisis"] = thresholds.recall_threshold(probs["crisis"], truth["crisis"])
 
-    heads.export_head(reply_head, x_reply.shape[1], model_dir / "reply_head.onnx")
     heads.export_head(context_head, x_ctx.shape[1], model_dir / "context_head.onnx")
     (model_dir / "calibration.json").write_text(
         json.dumps({"method": "platt on dev-split logits", "labels": calibration}, indent=2) + "\n"
@@ -124,9 +151,11 @@ def train(model_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--reply", choices=("finetune", "frozen"), default="finetune", help="how the reply labels are scored")
+    parser.add_argument("--epochs", type=float, default=3.0, help="fine-tuning epochs")
     parser.add_argument("--skip-eval", action="store_true", help="do not run the evaluation that writes the model card")
     args = parser.parse_args()
-    print(json.dumps(train(args.model_dir), indent=2))
+    print(json.dumps(train(args.model_dir, args.reply, args.epochs), indent=2))
     if not args.skip_eval:
         from classifiers.training import evaluate
 

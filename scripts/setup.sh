@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh machine: Redis (Debian), a virtual environment with Heedful and its test tools, and the
+# deployment-check tools. Idempotent. Training needs more: `.venv/bin/pip install -e ".[train]"` (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "setup: $*" >&2; }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server (Debian)"
+  SUDO=""; [[ "$(id -u)" -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+log "installing heedful with its test extras"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+bash deploy/install-tools.sh
+log "ready: .venv/bin/heedful demo | scripts/test.sh"

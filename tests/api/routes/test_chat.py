@@ -1,0 +1,179 @@
+"""The drop-in endpoint, driven by the official openai client against a real local upstream and the real model."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from app.scripted_upstream import SCENARIOS
+from tests.conftest import client_for
+
+SCENARIO = {s.name: s for s in SCENARIOS}
+
+
+def ask(client: openai.OpenAI, text: str, **extra: object):  # type: ignore[no-untyped-def]
+    return client.chat.completions.with_raw_response.create(
+        model="scripted-empathy-1", messages=[{"role": "user", "content": text}], **extra)
+
+
+@pytest.mark.parametrize("name", ["pacification", "sycophancy", "rushed_advice", "social_sycophancy"])
+def test_flawed_draft_is_repaired_in_message_content(proxy, scripted, name: str) -> None:
+    scenario = SCENARIO[name]
+    raw = ask(client_for(proxy), scenario.user)
+    completion = raw.parse()
+    assert completion.choices[0].message.content == scenario.repaired
+    assert raw.headers["x-heedful-action"] == "regenerate"
+    assert raw.headers["x-heedful-outcome"] == "repaired"
+    assert raw.headers["x-heedful-attempts"] == "1"
+    repair = scripted.requests[-1]["body"]["messages"][-1]
+    assert repair["role"] == "system" and "Guidance for your next reply" in repair["content"]
+
+
+def test_engaged_reply_passes_untouched(proxy, scripted) -> None:
+    scenario = SCENARIO["good"]
+    raw = ask(client_for(proxy), scenario.user)
+    assert raw.parse().choices[0].message.content == scenario.draft
+    assert raw.headers["x-heedful-rule"] == "none"
+    assert raw.headers["x-heedful-action"] == "allow"
+    assert len(scripted.requests) == 1
+
+
+def test_crisis_turn_gets_resources_first_and_is_never_rewritten(proxy, scripted) -> None:
+    scenario = SCENARIO["crisis"]
+    raw = ask(client_for(proxy), scenario.user)
+    content = raw.parse().choices[0].message.content
+    assert raw.headers["x-heedful-rule"] == "crisis-resources"
+    assert content.startswith("If you are thinking about ending your life")
+    assert content.endswith(scenario.draft)  # the draft, with its own resources, is kept whole and in order
+    assert len(scripted.requests) == 1  # no regeneration on a crisis turn
+
+
+def test_unused_fields_and_authorization_pass_through(proxy, scripted) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+    ask(client_for(proxy, api_key="sk-client-secret"), SCENARIO["good"].user, temperature=0.3, seed=7, tools=tools,
+        tool_choice="auto", response_format={"type": "text"}, user="u-42", metadata={"app": "t"}, logprobs=False)
+    seen = scripted.requests[0]
+    for key, value in {"temperature": 0.3, "seed": 7, "tools": tools, "tool_choice": "auto", "user": "u-42",
+                       "response_format": {"type": "text"}, "metadata": {"app": "t"}, "logprobs": False}.items():
+        assert seen["body"][key] == value
+    assert seen["authorization"] == "Bearer sk-client-secret"
+
+
+def test_deployment_key_replaces_client_authorization(make_proxy, scripted) -> None:
+    proxy = make_proxy(upstream_api_key="sk-deployment")
+    ask(client_for(proxy, api_key="sk-client"), SCENARIO["good"].user)
+    assert scripted.requests[0]["authorization"] == "Bearer sk-deployment"
+
+
+def test_tool_call_replies_are_not_touched(proxy, scripted) -> None:
+    raw = client_for(proxy).chat.completions.with_raw_response.create(
+        model="fault:tools", messages=[{"role": "user", "content": SCENARIO["pacification"].user}])
+    message = raw.parse().choices[0].message
+    assert message.tool_calls[0].function.name == "lookup"
+    assert raw.headers["x-heedful-outcome"] == "skipped_tool_call"
+
+
+def test_reply_after_a_tool_result_passes_through(proxy, scripted) -> None:
+    messages = [{"role": "user", "content": "look it up"},
+                {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                                                        "function": {"name": "lookup", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "result"}]
+    raw = client_for(proxy).chat.completions.with_raw_response.create(model="m", messages=messages)
+    assert raw.headers["x-heedful-outcome"] == "skipped_not_user_turn"
+
+
+def test_candidates_ask_for_n_drafts_and_keep_the_best(make_proxy, policy_dir, scripted) -> None:
+    text = (policy_dir / "default.yaml").read_text().replace("      label: pacification\n", "      label: pacification\n      candidates: 3\n")
+    (policy_dir / "default.yaml").write_text(text)
+    proxy = make_proxy()
+    completion = ask(client_for(proxy), SCENARIO["pacification"].user).parse()
+    assert completion.choices[0].message.content == SCENARIO["pacification"].repaired
+    assert scripted.requests[-1]["body"]["n"] == 3
+
+
+def test_streaming_repairs_a_flawed_opening(proxy, scripted) -> None:
+    stream = client_for(proxy).chat.completions.create(
+        model="m", stream=True, messages=[{"role": "user", "content": SCENARIO["rushed_advice"].user}])
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == SCENARIO["rushed_advice"].repaired
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_streaming_releases_a_good_reply_as_it_came(proxy, scripted) -> None:
+    stream = client_for(proxy).chat.completions.create(
+        model="m", stream=True, messages=[{"role": "user", "content": SCENARIO["good"].user}])
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == SCENARIO["good"].draft
+
+
+def test_streaming_crisis_sends_resources_first(proxy, scripted) -> None:
+    with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", timeout=30,
+                      json={"model": "m", "stream": True, "messages": [{"role": "user", "content": SCENARIO["crisis"].user}]}) as r:
+        assert r.headers["x-heedful-rule"] == "crisis-resources"
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert "If you are thinking about ending your life" in lines[0]
+    assert lines[-1] == "data: [DONE]"
+
+
+def test_stream_whole_reply_holdback(make_proxy, policy_dir, scripted) -> None:
+    text = (policy_dir / "default.yaml").read_text().replace("    sentences: 2 ", "    whole: true\n    sentences: 2 ")
+    (policy_dir / "default.yaml").write_text(text)
+    proxy = make_proxy()
+    with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", timeout=30,
+                      json={"model": "m", "stream": True, "messages": [{"role": "user", "content": SCENARIO["pacification"].user}]}) as r:
+        assert r.headers["x-heedful-holdback"] == "whole"
+        assert r.headers["x-heedful-outcome"] == "repaired"
+
+
+def test_shadow_mode_returns_the_original_and_records_the_repair(make_proxy, policy_dir, scripted) -> None:
+    text = (policy_dir / "default.yaml").read_text().replace("mode: enforce", "mode: shadow").replace(
+        "include_texts: false", "include_texts: true")
+    (policy_dir / "default.yaml").write_text(text)
+    proxy = make_proxy()
+    raw = ask(client_for(proxy), SCENARIO["pacification"].user)
+    assert raw.parse().choices[0].message.content == SCENARIO["pacification"].draft
+    assert raw.headers["x-heedful-shadow"] == "would-change"
+    assert raw.headers["x-heedful-action"] == "regenerate"
+    services = proxy_services(proxy)
+    import asyncio
+
+    record = asyncio.run(services.store.recent_audit(1))[0]
+    assert record["would_return"] == SCENARIO["pacification"].repaired
+    assert record["returned"] == SCENARIO["pacification"].draft
+
+
+def proxy_services(server):  # type: ignore[no-untyped-def]
+    return server._server.config.app.state.services
+
+
+def test_failure_mode_open_and_closed(make_proxy, policy_dir, scripted) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("scorer exploded")
+
+    proxy = make_proxy()
+    proxy_services(proxy).scoring.scorer.score_replies = broken
+    raw = ask(client_for(proxy), SCENARIO["pacification"].user)
+    assert raw.parse().choices[0].message.content == SCENARIO["pacification"].draft
+    assert raw.headers["x-heedful-outcome"] == "failed_open"
+    assert raw.headers["x-heedful-failure"] == "scoring_error"
+
+    (policy_dir / "default.yaml").write_text((policy_dir / "default.yaml").read_text().replace("failure_mode: open", "failure_mode: closed"))
+    closed = make_proxy()
+    proxy_services(closed).scoring.scorer.score_replies = broken
+    raw = ask(client_for(closed), SCENARIO["pacification"].user)
+    assert raw.headers["x-heedful-outcome"] == "failed_closed"
+    assert "can't answer that right now" in raw.parse().choices[0].message.content
+    metrics = httpx.get(f"{closed.url}/metrics").text
+    assert 'heedful_guard_failures_total{kind="scoring_error"} 1.0' in metrics
+
+
+def test_exhausted_attempts_fall_back_to_the_best_draft(make_proxy, policy_dir, scripted) -> None:
+    flawed = SCENARIO["pacification"].draft
+    scripted.overrides["biopsy"] = [flawed, "Don't worry at all, I'm sure everything will be absolutely fine!"]
+    proxy = make_proxy()
+    raw = ask(client_for(proxy), SCENARIO["pacification"].user)
+    assert raw.headers["x-heedful-outcome"] == "exhausted_best"
+    assert raw.headers["x-heedful-attempts"] == "2"
+    assert len(scripted.requests) == 3

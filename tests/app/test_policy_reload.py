@@ -1,0 +1,54 @@
+"""Hot reload: a changed policy swaps in atomically; a broken edit is refused and the last good one stays."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import POLICIES
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def version(proxy) -> str:  # type: ignore[no-untyped-def]
+    return httpx.get(f"{proxy.url}/readyz").json()["policies"]["default"]
+
+
+def test_changed_policy_is_swapped_in_and_broken_edit_refused(make_proxy, policy_dir: Path) -> None:
+    proxy = make_proxy()
+    path = policy_dir / "default.yaml"
+    path.write_text(path.read_text().replace('version: "1"', 'version: "2"'))
+    assert wait_for(lambda: version(proxy) == "2")
+    path.write_text(path.read_text().replace("action: regenerate", "action: regenrate", 1))
+    assert wait_for(lambda: 'heedful_policy_reloads_total{outcome="failure"} 1.0' in httpx.get(f"{proxy.url}/metrics").text)
+    ready = httpx.get(f"{proxy.url}/readyz").json()
+    assert ready["policies"]["default"] == "2"
+    assert "default.yaml:" in ready["last_policy_error"] and "spec.rules[1].action" in ready["last_policy_error"]
+
+
+def test_configmap_style_symlink_swap_is_seen(make_proxy, tmp_path: Path) -> None:
+    # Kubernetes mounts ConfigMaps as name -> ..data/name, with ..data -> ..<timestamp>; an update swaps ..data.
+    mount = tmp_path / "mount"
+    first, second = mount / "..2026_01", mount / "..2026_02"
+    first.mkdir(parents=True)
+    shutil.copy(POLICIES / "default.yaml", first / "default.yaml")
+    os.symlink("..2026_01", mount / "..data")
+    os.symlink("..data/default.yaml", mount / "default.yaml")
+    proxy = make_proxy(policies=mount)
+    assert version(proxy) == "1"
+    second.mkdir()
+    (second / "default.yaml").write_text((POLICIES / "default.yaml").read_text().replace('version: "1"', 'version: "7"'))
+    os.symlink("..2026_02", mount / "..data_tmp")
+    os.replace(mount / "..data_tmp", mount / "..data")
+    assert wait_for(lambda: version(proxy) == "7")

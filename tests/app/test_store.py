@@ -1,0 +1,77 @@
+"""Shared state on a real Redis server: audit stream, score cache, tenant budgets, and surviving Redis going away."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import redis
+
+from app.scripted_upstream import SCENARIOS
+from app.store import AUDIT_STREAM
+from tests.conftest import client_for
+
+PACIFYING = next(s for s in SCENARIOS if s.name == "pacification")
+GOOD = next(s for s in SCENARIOS if s.name == "good")
+
+
+def ask(proxy, text: str, tenant: str = "default"):  # type: ignore[no-untyped-def]
+    return client_for(proxy).chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": text}], extra_headers={"x-heedful-tenant": tenant})
+
+
+def test_audit_records_and_score_cache_live_in_redis(make_proxy, redis_server, scripted) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    proxy = make_proxy(redis_url=redis_server.url)
+    ask(proxy, GOOD.user)
+    ask(proxy, GOOD.user)
+    entries = client.xrange(AUDIT_STREAM)
+    assert len(entries) == 2
+    assert b'"rule": "none"' in entries[0][1][b"record"]
+    assert b"presentation" not in entries[0][1][b"record"]  # texts are kept only where the policy enables it
+    assert len(client.keys("heedful:scores:*")) == 1  # the second identical draft was served from the cache
+
+
+def test_audit_stream_is_bounded(make_proxy, redis_server, scripted) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    proxy = make_proxy(redis_url=redis_server.url, audit_maxlen=5)
+    for _ in range(8):
+        ask(proxy, GOOD.user)
+    assert client.xlen(AUDIT_STREAM) <= 8  # approximate trimming never drops below maxlen
+    client.xtrim(AUDIT_STREAM, maxlen=5, approximate=False)
+    assert client.xlen(AUDIT_STREAM) == 5
+
+
+def test_regeneration_budget_is_per_tenant(make_proxy, policy_dir, redis_server, scripted) -> None:
+    redis.Redis.from_url(redis_server.url).flushdb()
+    text = (policy_dir / "default.yaml").read_text().replace("    on_exhausted: best", "    on_exhausted: best\n    regenerations_per_minute: 1")
+    (policy_dir / "default.yaml").write_text(text)
+    proxy = make_proxy(redis_url=redis_server.url, score_cache_ttl_s=0)
+    assert ask(proxy, PACIFYING.user, tenant="acme").headers["x-heedful-outcome"] == "repaired"
+    second = ask(proxy, PACIFYING.user, tenant="acme")
+    assert second.headers["x-heedful-outcome"] == "exhausted_best"
+    assert second.parse().choices[0].message.content == PACIFYING.draft
+    assert ask(proxy, PACIFYING.user, tenant="globex").headers["x-heedful-outcome"] == "repaired"
+
+
+def test_proxy_keeps_answering_when_redis_stops_and_reconnects(make_proxy, redis_server, scripted) -> None:
+    proxy = make_proxy(redis_url=redis_server.url, redis_timeout_s=0.2)
+    assert ask(proxy, GOOD.user).http_response.status_code == 200
+    redis_server.stop()
+    try:
+        started = time.perf_counter()
+        raw = ask(proxy, PACIFYING.user)
+        assert raw.http_response.status_code == 200
+        assert raw.parse().choices[0].message.content == PACIFYING.repaired
+        assert time.perf_counter() - started < 5
+        metrics = httpx.get(f"{proxy.url}/metrics").text
+        assert "heedful_redis_up 0.0" in metrics
+        assert 'heedful_guard_failures_total{kind="redis"} 0.0' not in metrics
+    finally:
+        redis_server.start()
+    time.sleep(1.1)  # the store retries Redis after a one-second pause
+    ask(proxy, GOOD.user)
+    assert "heedful_redis_up 1.0" in httpx.get(f"{proxy.url}/metrics").text
+    assert redis.Redis.from_url(redis_server.url).xlen(AUDIT_STREAM) >= 1

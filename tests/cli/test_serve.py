@@ -1,0 +1,33 @@
+"""heedful serve refuses to start on a broken policy, naming the file and the line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import POLICIES
+
+
+def test_refused_policy_stops_the_server_with_the_error(tmp_path: Path) -> None:
+    broken = tmp_path / "default.yaml"
+    broken.write_text((POLICIES / "default.yaml").read_text().replace('when: "reply.sycophancy_epistemic >= 0.5"',
+                                                                      'when: "reply.sycophancy_epistemc >= 0.5"'))
+    line = next(i for i, text in enumerate(broken.read_text().splitlines(), 1) if "sycophancy_epistemc" in text)
+    result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--policies", str(tmp_path), "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{broken}:{line}: policy_cel_error: spec.rules[1].when: unknown field reply.sycophancy_epistemc" in result.stderr
+
+
+def test_logs_never_contain_credentials() -> None:
+    import logging
+
+    from app.logs import JsonFormatter
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "calling upstream with Authorization: Bearer sk-live-abc123xyz",
+                               None, None)
+    record.headers = {"authorization": "Bearer sk-live-abc123xyz", "api_key": "sk-proj-999999"}
+    text = JsonFormatter().format(record)
+    assert "sk-live-abc123xyz" not in text and "sk-proj-999999" not in text
+    assert "[redacted]" in text

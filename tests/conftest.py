@@ -1,0 +1,115 @@
+"""Shared fixtures: a real Redis server, the scripted upstream over a socket, and proxies built on the real model."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from app.config import Settings
+from app.local_server import LocalServer, free_port
+from app.main import create_app
+from app.scripted_upstream import ScriptedUpstream
+
+REPO = Path(__file__).resolve().parents[1]
+POLICIES = REPO / "policies"
+
+
+class RedisServer:
+    """A redis-server process on a free port, with no persistence; stop() and start() simulate an outage."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed; .ci/run installs Debian's redis-server")
+        self.binary, self.port = binary, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[tuple[ScriptedUpstream, LocalServer]]:
+    scripted = ScriptedUpstream()
+    with LocalServer(scripted.app) as server:
+        yield scripted, server
+
+
+@pytest.fixture
+def scripted(upstream: tuple[ScriptedUpstream, LocalServer]) -> Iterator[ScriptedUpstream]:
+    scripted, _ = upstream
+    scripted.requests.clear()
+    scripted.overrides.clear()
+    yield scripted
+    scripted.overrides.clear()
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "policies"
+    target.mkdir()
+    shutil.copy(POLICIES / "default.yaml", target / "default.yaml")
+    return target
+
+
+ProxyFactory = Callable[..., LocalServer]
+
+
+@pytest.fixture
+def make_proxy(upstream: tuple[ScriptedUpstream, LocalServer], policy_dir: Path) -> Iterator[ProxyFactory]:
+    """Start a real proxy (real model, real policies) against the scripted upstream; extra settings by keyword."""
+    started: list[LocalServer] = []
+
+    def factory(**overrides: object) -> LocalServer:
+        _, up = upstream
+        settings = Settings(**({"upstream": f"{up.url}/v1", "policies": policy_dir, "policy_poll_s": 0.2} | overrides))
+        server = LocalServer(create_app(settings)).__enter__()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory) -> LocalServer:
+    return make_proxy()
+
+
+def client_for(server: LocalServer, api_key: str = "sk-test-client-key") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=api_key, max_retries=0, timeout=30)
