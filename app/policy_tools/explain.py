@@ -1,0 +1,49 @@
+"""`heedful policy explain`: one conversation and draft through one policy, step by step, in words."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from app.policy.loader import LoadedPolicy
+from app.policy_tools.conditions import explain_condition
+from app.policy_tools.outcome import decide, effect_of, facts_for, policy_variables
+from classifiers import Scorer
+
+
+def explain(policy: LoadedPolicy, scorer: Scorer, messages: list[dict[str, Any]], reply: str, model: str | None = None,
+            tenant: str | None = None) -> str:
+    scores = scorer.score(messages, reply)
+    facts = facts_for(policy, messages, model, tenant)
+    values = policy_variables(scores, scorer.thresholds, facts)
+    verdict = decide(policy, values)
+    thresholds = scorer.thresholds
+    out = [f"policy {policy.name} v{policy.version} ({policy.file}), mode {policy.document.spec.mode}", "",
+           "scores (model threshold in brackets):"]
+    for group in ("reply", "context"):
+        for name, value in values[group].items():
+            mark = "  <- flagged" if name in values["flags"] else ""
+            out.append(f"  {group + '.' + name:<30} {value:.3f}  [{thresholds.get(name, 0.5):.3f}]{mark}")
+    out.append(f"  flags: {', '.join(values['flags']) or '(none)'}")
+    if scores.crisis_phrase:
+        out.append(f"  crisis phrase found: {scores.crisis_phrase!r}")
+    out += ["", "rules, in order (the first that holds decides):"]
+    for index, rule in enumerate(policy.document.spec.rules, start=1):
+        lines = explain_condition(rule.when, values)
+        held = policy.conditions[index - 1].holds(values)
+        if verdict.rule is not None and rule.name == verdict.rule.name:
+            status = "FIRES"
+        elif verdict.rule is not None and index - 1 > policy.document.spec.rules.index(verdict.rule):
+            status = "not reached" + (" (would also hold)" if held else "")
+        else:
+            status = "holds" if held else "does not hold"
+        out.append(f"  {index}. {rule.name} -> {rule.action.value}: {status}")
+        out += [f"       {line}" for line in lines]
+        if len(lines) > 1:
+            out.append(f"       = {'true' if held else 'false'}")
+    out += ["", f"decision: rule {verdict.rule_name}, action {verdict.action.value}"]
+    effect = effect_of(policy, verdict, reply)
+    out.append(f"effect: {effect.summary}")
+    if effect.text:
+        out += ["", textwrap.indent(effect.text, "  | ")]
+    return "\n".join(out)

@@ -1,0 +1,71 @@
+"""A policy's decision on a scored draft without the proxy: the same flags and variables the guard builds, and what the
+chosen action would produce. Repairs are described, never performed: no LLM is called."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.corrective import instruction_for
+from app.policy.engine import RequestFacts, Verdict, evaluate, variables
+from app.policy.loader import LoadedPolicy
+from app.policy.model import REPAIR_ACTIONS, Action
+from classifiers import Scores
+
+
+def flags_for(scores: Scores, thresholds: dict[str, float]) -> list[str]:
+    """Reply flags from the scorer plus context signals at or above their thresholds, as app/guard.py combines them."""
+    return list(scores.flags) + [name for name, p in scores.context.items() if p >= thresholds.get(name, 0.5)]
+
+
+def facts_for(policy: LoadedPolicy, messages: list[dict[str, Any]], model: str | None = None, tenant: str | None = None,
+              stream: bool = False) -> RequestFacts:
+    """Request facts for an offline decision; the tenant and model default to ones the policy's match accepts."""
+    match = policy.document.spec.match
+    tenant = tenant or (match.tenants[0] if match.tenants else "default")
+    model = model or (match.models[0].replace("*", "x") if match.models else "replay")
+    return RequestFacts(model, tenant, stream, sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user"))
+
+
+def policy_variables(scores: Scores, thresholds: dict[str, float], facts: RequestFacts, attempt: int = 0) -> dict[str, Any]:
+    return variables(scores.reply, scores.context, facts, attempt, flags_for(scores, thresholds))
+
+
+def decide(policy: LoadedPolicy, values: dict[str, Any]) -> Verdict:
+    return evaluate(policy, values)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What the user would get: a one-line summary and the text (the fixed text, the result, or the instruction)."""
+
+    summary: str
+    text: str | None = None
+
+
+def effect_of(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
+    spec = policy.document.spec
+    rule = verdict.rule
+    shadow = " (shadow mode: the user would still get the original draft; the change is only recorded)" if spec.mode == "shadow" else ""
+    if rule is None or rule.action == Action.allow:
+        return Effect("the draft goes to the user unchanged")
+    if rule.action == Action.annotate:
+        return Effect("the draft goes to the user unchanged; the decision is recorded in headers and the audit log")
+    if rule.action == Action.escalate:
+        return Effect("the draft goes to the user unchanged and is flagged for human review")
+    if rule.action == Action.append:
+        return Effect("this text is added after the draft" + shadow, f"{draft}\n\n{rule.text}")
+    if rule.action == Action.prepend:
+        return Effect("this text is placed before the draft" + shadow, f"{rule.text}\n\n{draft}")
+    if rule.action == Action.replace:
+        return Effect("the draft is replaced by this text" + shadow, rule.text)
+    assert rule.action in REPAIR_ACTIONS
+    instruction = instruction_for(rule.label, dict(spec.instructions), rule.instruction)
+    if rule.action == Action.rewrite:
+        how = "the model is asked to revise the draft with this instruction"
+    else:
+        n = rule.candidates
+        how = f"the model is asked for {n} new draft{'s' if n > 1 else ''} with this instruction"
+    limits = spec.limits
+    how += f" (at most {rule.max_attempts or limits.max_attempts} attempt(s); when they run out: {limits.on_exhausted})"
+    return Effect(how + shadow, instruction)

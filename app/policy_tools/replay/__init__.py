@@ -1,0 +1,1 @@
+"""Replay recorded conversations through one policy (or two, to compare) without calling any LLM."""

@@ -1,0 +1,197 @@
+"""`policy check`: every problem names the file, the line and the field; all files are reported, sorted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.policy_tools.check import check_path
+
+from .conftest import POLICIES, policy_text
+
+
+def _lines(problems: list) -> list[str]:
+    return [str(p) for p in problems]
+
+
+def test_shipped_policies_have_no_problems():
+    assert _lines(check_path(POLICIES)) == []
+
+
+def test_unknown_key_names_file_line_and_field(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.5"
+          action: annotate
+    """, extra="  colour: blue\n"))
+    [problem] = check_path(path)
+    assert (problem.file, problem.line, problem.code, problem.field) == (str(path), 7, "policy_schema_error", "spec.colour")
+    assert str(problem) == f"{path}:7: policy_schema_error: spec.colour: unknown key 'colour'"
+
+
+def test_unknown_key_inside_a_rule(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.5"
+          action: annotate
+          treshold: 0.5
+    """))
+    [problem] = check_path(path)
+    assert (problem.line, problem.field, problem.message) == (11, "spec.rules[0].treshold", "unknown key 'treshold'")
+
+
+def test_threshold_above_one(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "context.distress >= 0.5 && reply.pacification >= 1.5"
+          action: annotate
+    """))
+    problem, never = check_path(path)
+    assert (problem.file, problem.line, problem.code, problem.field) == (str(path), 9, "policy_threshold_error", "spec.rules[0].when")
+    assert (never.line, never.code, never.field) == (9, "policy_unreachable_rule", "spec.rules[0].when")  # so it can never fire
+    assert "1.5" in problem.message and "reply.pacification" in problem.message and "[0, 1]" in problem.message
+
+
+def test_threshold_below_zero_written_number_first(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.5"
+          action: annotate
+        - name: b
+          when: "-0.2 < context.distress"
+          action: annotate
+    """))
+    problems = check_path(path)
+    threshold = [p for p in problems if p.code == "policy_threshold_error"]
+    assert [(p.line, p.field) for p in threshold] == [(12, "spec.rules[1].when")]
+    assert "-0.2" in threshold[0].message and "context.distress" in threshold[0].message
+
+
+def test_cel_that_does_not_compile(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.5"
+          action: annotate
+        - name: b
+          when: "reply.sycophancy >= 0.5 &&"
+          action: annotate
+    """))
+    [problem] = check_path(path)
+    assert (problem.line, problem.code, problem.field) == (12, "policy_cel_error", "spec.rules[1].when")
+    assert problem.message.startswith("does not compile")
+
+
+def test_cel_unknown_variable_and_unknown_field(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "replies.pacification >= 0.5"
+          action: annotate
+        - name: b
+          when: "reply.warmth >= 0.5"
+          action: annotate
+    """))
+    problems = check_path(path)
+    assert [(p.line, p.code, p.field) for p in problems] == [
+        (9, "policy_cel_error", "spec.rules[0].when"), (12, "policy_cel_error", "spec.rules[1].when")]
+    assert "unknown variable 'replies'" in problems[0].message
+    assert "unknown field reply.warmth" in problems[1].message
+
+
+def test_unknown_action(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.5"
+          action: redcat
+    """))
+    [problem] = check_path(path)
+    assert (problem.line, problem.code, problem.field) == (10, "policy_schema_error", "spec.rules[0].action")
+    assert "'redcat'" in problem.message and "regenerate" in problem.message
+
+
+def test_rule_shadowed_by_an_earlier_rule(write):
+    path = write("p.yaml", policy_text("""
+        - name: broad
+          when: "reply.pacification >= 0.3"
+          action: annotate
+        - name: narrow
+          when: "reply.pacification >= 0.6 && context.distress > 0.2"
+          action: regenerate
+          label: pacification
+        - name: other
+          when: "reply.rushed_advice >= 0.5"
+          action: annotate
+    """))
+    [problem] = check_path(path)
+    assert (problem.line, problem.code, problem.field) == (12, "policy_unreachable_rule", "spec.rules[1].when")
+    assert "'narrow'" in problem.message and "'broad'" in problem.message
+
+
+def test_rule_whose_condition_is_never_true(write):
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.5"
+          action: annotate
+        - name: impossible
+          when: "reply.sycophancy > 0.7 && reply.sycophancy < 0.2"
+          action: annotate
+    """))
+    [problem] = check_path(path)
+    assert (problem.line, problem.code, problem.field) == (12, "policy_unreachable_rule", "spec.rules[1].when")
+    assert "never fire" in problem.message and "false on all" in problem.message
+
+
+def test_threshold_boundaries_are_respected_by_the_grid(write):
+    # `> 0.5` then `>= 0.5`: the second still fires at exactly 0.5, which the grid's literal values include.
+    path = write("p.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification > 0.5"
+          action: annotate
+        - name: b
+          when: "reply.pacification >= 0.5"
+          action: annotate
+    """))
+    assert check_path(path) == []
+
+
+def test_every_file_is_reported_sorted(write, tmp_path: Path):
+    write("b.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 2"
+          action: annotate
+    """, name="b"))
+    write("a.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.5"
+          action: shout
+    """, name="a").replace("  default: true\n", "  match: {tenants: [x]}\n"))
+    lines = _lines(check_path(tmp_path))
+    assert [line.split(": ")[0] for line in lines] == [f"{tmp_path}/a.yaml:10", f"{tmp_path}/b.yaml:9", f"{tmp_path}/b.yaml:9"]
+    assert lines == sorted(lines)
+
+
+def test_two_defaults_in_a_directory_is_a_conflict(write, tmp_path: Path):
+    write("a.yaml", policy_text('- {name: a, when: "reply.pacification >= 0.5", action: annotate}', name="a"))
+    write("b.yaml", policy_text('- {name: a, when: "reply.pacification >= 0.5", action: annotate}', name="b"))
+    [problem] = check_path(tmp_path)
+    assert (problem.file, problem.line, problem.code, problem.field) == (f"{tmp_path}/b.yaml", 6, "policy_conflict", "spec.default")
+
+
+def test_test_suite_problems_point_at_the_case(write, tmp_path: Path):
+    write("p.yaml", policy_text('- {name: a, when: "reply.pacification >= 0.5", action: annotate}'))
+    path = write("p_test.yaml", """
+        cases:
+          - name: one
+            user: "hi"
+            reply: "hello"
+            expect: {rule: nope}
+          - name: two
+            user: "hi"
+            reply: "hello"
+            expct: {rule: a}
+    """)
+    problems = check_path(tmp_path)
+    assert [(p.file, p.line, p.code, p.field) for p in problems] == [
+        (str(path), 2, "policy_test_error", "cases[0].expect.rule"),
+        (str(path), 6, "policy_test_error", "cases[1].expect"),
+        (str(path), 9, "policy_test_error", "cases[1].expct"),
+    ]
+    assert "no rule 'nope'" in problems[0].message
