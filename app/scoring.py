@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from app.batching import MicroBatcher
 from app.metrics import Metrics
 from app.store import Store
 from classifiers import PreparedContext, Scorer, Scores
@@ -26,6 +27,10 @@ class ScoringService:
         self.scorer = scorer
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="heedful-score")
         self._store, self._ttl, self._metrics = store, cache_ttl_s, metrics
+        self._contexts: MicroBatcher[Sequence[dict[str, Any]], PreparedContext] = MicroBatcher(
+            scorer.prepare_many, self._pool, threads)
+        self._replies: MicroBatcher[tuple[PreparedContext, str], Scores] = MicroBatcher(
+            lambda items: scorer.score_replies([p for p, _ in items], [r for _, r in items]), self._pool, threads)
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -33,7 +38,7 @@ class ScoringService:
 
     async def prepare(self, messages: Sequence[dict[str, Any]]) -> PreparedContext:
         start = time.perf_counter()
-        prepared = await asyncio.get_running_loop().run_in_executor(self._pool, self.scorer.prepare, messages)
+        prepared = await self._contexts(messages)
         self._metrics.scoring_seconds.labels("context").observe(time.perf_counter() - start)
         return prepared
 
@@ -45,9 +50,7 @@ class ScoringService:
         fresh: list[Scores] = []
         if missing:
             start = time.perf_counter()
-            fresh = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self.scorer.score_replies, [prepared] * len(missing), [replies[i] for i in missing]
-            )
+            fresh = list(await asyncio.gather(*(self._replies((prepared, replies[i])) for i in missing)))
             self._metrics.scoring_seconds.labels("reply").observe(time.perf_counter() - start)
         results: list[Scores] = []
         fresh_iter = iter(fresh)
@@ -66,6 +69,8 @@ class ScoringService:
         return [name for name, p in prepared.signals.items() if p >= self.thresholds.get(name, 0.5)]
 
     def shutdown(self) -> None:
+        self._contexts.close()
+        self._replies.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

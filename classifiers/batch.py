@@ -65,7 +65,6 @@ def score_items(scorer: Scorer, items: list[ScoringItem]) -> Iterator[dict[str, 
             yield {
                 "id": item.id,
                 "scores": {name: round(scores.reply[name], 6) for name in SCORE_LABELS},
-                "sub_scores": {name: round(scores.reply[name], 6) for name in ("sycophancy_epistemic", "sycophancy_social")},
                 "context": {name: round(value, 6) for name, value in scores.context.items()},
                 "flags": scores.flags,
             }

@@ -23,6 +23,7 @@ from classifiers.features import REPLY_LABELS
 from classifiers.inputs import view_of
 from classifiers.training.dataset import Example
 from classifiers.training.embeddings import BLANK_CONTEXT
+from classifiers.training.export_encoder import QUANTIZED_OPS
 
 SEED = 13
 
@@ -113,6 +114,6 @@ def export_reply_model(model, model_dir: Path) -> None:
                           | {"logits": {0: "batch"}}, opset_version=17, dynamo=False)
         quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
         quantize_dynamic(str(prep), str(model_dir / "reply_model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])
+                         op_types_to_quantize=list(QUANTIZED_OPS))
 
 

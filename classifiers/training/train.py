@@ -12,6 +12,7 @@ Only the project's own data (classifiers/data) is trained on: non-commercial pub
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -35,6 +36,8 @@ PUNCTUATION_SHARE = 0.35
 # A training reply this similar to a test reply (cosine of the reply pass) is dropped, so the test split stays unseen.
 TEST_OVERLAP_COSINE = 0.97
 HIDDEN_SIZES = (0, 256)
+# The frozen reply heads are a comparison (and a fallback with --reply frozen); a short schedule is enough to rank them.
+COMPARISON_EPOCHS = 60
 
 
 def _labels(examples: list[Example], names: tuple[str, ...]) -> np.ndarray:
@@ -67,7 +70,9 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
     encoder = Encoder(model_dir, threads=2)
-    cache = CachedEncoder(encoder, CACHE_DIR / "train.npz")
+    # Cached embeddings are only valid for the encoder that made them.
+    encoder_digest = hashlib.sha1((model_dir / "encoder.onnx").read_bytes()).hexdigest()[:12]
+    cache = CachedEncoder(encoder, CACHE_DIR / f"train-{encoder_digest}.npz")
     examples, test = load_split("train"), load_split("test")
     kept = _drop_test_overlap(examples, _embed(cache, examples), _embed(cache, test))
     report: dict = {"train_examples": len(examples), "dropped_for_test_overlap": len(examples) - len(kept)}
@@ -87,10 +92,10 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
 
     tried = {}
     for hidden in HIDDEN_SIZES:
-        _, score = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED)
+        _, score = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED, epochs=COMPARISON_EPOCHS)
         tried[f"reply head, hidden={hidden}"] = round(score, 4)
     hidden = max(HIDDEN_SIZES, key=lambda h: tried[f"reply head, hidden={h}"])
-    reply_head, _ = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED)
+    reply_head, _ = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED, epochs=COMPARISON_EPOCHS)
     context_head, ctx_score = heads.fit_head(x_ctx, y_ctx, x_ctx_dev, y_ctx_dev, 128, SEED)
     report["dev_mean_auroc_tried"] = tried | {"context head, hidden=128": round(ctx_score, 4)}
     report["reply_head_hidden"] = hidden

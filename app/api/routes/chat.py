@@ -94,6 +94,10 @@ async def _chat(request: Request, svc: Services) -> Response:
         decision.upstream_seconds = upstream_seconds
         if decision.text != draft:
             choice["message"]["content"] = decision.text
+        if decision.action == "annotate" and decision.scores is not None:
+            # Annotations ride in an extension field (clients that do not know it ignore it) as well as the headers.
+            choice["heedful"] = {"rule": decision.rule, "scores": {k: round(v, 4) for k, v in decision.scores.reply.items()},
+                                 "context": {k: round(v, 4) for k, v in decision.scores.context.items()}}
         if index == 0:
             headers = decision_headers(decision, request_id)
         added = time.perf_counter() - started - upstream_seconds

@@ -1,0 +1,98 @@
+"""Every policy action, through the real proxy: what the user gets and what the upstream was asked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from app.scripted_upstream import SCENARIOS
+from tests.conftest import client_for
+
+PACIFYING = next(s for s in SCENARIOS if s.name == "pacification")
+
+POLICY = """apiVersion: heedful/v1
+kind: Policy
+metadata: {{name: default, version: "9"}}
+spec:
+  default: true
+  audit: {{include_texts: true}}
+  limits: {{max_attempts: 1, on_exhausted: {exhausted}, fixed_reply: "A fixed fallback."}}
+  rules:
+    - name: only-rule
+      when: "reply.pacification >= 0.0"
+      action: {action}
+{extra}
+"""
+
+
+def proxy_with(make_proxy, policy_dir: Path, action: str, extra: str = "", exhausted: str = "best"):  # type: ignore[no-untyped-def]
+    (policy_dir / "default.yaml").write_text(POLICY.format(action=action, extra=extra, exhausted=exhausted))
+    return make_proxy()
+
+
+def ask(proxy):  # type: ignore[no-untyped-def]
+    return client_for(proxy).chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": PACIFYING.user}])
+
+
+def last_audit(proxy) -> dict:  # type: ignore[no-untyped-def]
+    return asyncio.run(proxy._server.config.app.state.services.store.recent_audit(1))[0]
+
+
+def test_append_adds_text_after_the_draft(make_proxy, policy_dir, scripted) -> None:
+    proxy = proxy_with(make_proxy, policy_dir, "append", '      text: "Support is available any time."')
+    assert ask(proxy).parse().choices[0].message.content == PACIFYING.draft + "\n\nSupport is available any time."
+
+
+def test_replace_sends_the_fixed_reply(make_proxy, policy_dir, scripted) -> None:
+    proxy = proxy_with(make_proxy, policy_dir, "replace", '      text: "Let us slow down. What feels most pressing?"')
+    raw = ask(proxy)
+    assert raw.parse().choices[0].message.content == "Let us slow down. What feels most pressing?"
+    assert raw.headers["x-heedful-outcome"] == "replaced"
+
+
+def test_rewrite_asks_the_upstream_to_revise_the_draft(make_proxy, policy_dir, scripted) -> None:
+    proxy = proxy_with(make_proxy, policy_dir, "rewrite", "      label: pacification")
+    raw = ask(proxy)
+    ask_upstream = scripted.requests[-1]["body"]["messages"][-1]["content"]
+    assert "Revise the draft reply below" in ask_upstream and PACIFYING.draft in ask_upstream
+    assert "Name the specific emotion" in ask_upstream  # the built-in corrective instruction for the label
+    assert raw.headers["x-heedful-action"] == "rewrite"
+
+
+def test_policy_instruction_overrides_the_built_in_one(make_proxy, policy_dir, scripted) -> None:
+    proxy = proxy_with(make_proxy, policy_dir, "regenerate", '      label: pacification\n      instruction: "Ask what the user fears most."')
+    ask(proxy)
+    assert "Ask what the user fears most." in scripted.requests[-1]["body"]["messages"][-1]["content"]
+
+
+def test_annotate_keeps_the_text_and_marks_the_response(make_proxy, policy_dir, scripted) -> None:
+    proxy = proxy_with(make_proxy, policy_dir, "annotate")
+    body = httpx.post(f"{proxy.url}/v1/chat/completions", timeout=30,
+                      json={"model": "m", "messages": [{"role": "user", "content": PACIFYING.user}]}).json()
+    assert body["choices"][0]["message"]["content"] == PACIFYING.draft
+    assert body["choices"][0]["heedful"]["rule"] == "only-rule"
+
+
+def test_escalate_passes_and_records_for_review(make_proxy, policy_dir, scripted) -> None:
+    proxy = proxy_with(make_proxy, policy_dir, "escalate")
+    raw = ask(proxy)
+    assert raw.parse().choices[0].message.content == PACIFYING.draft
+    record = last_audit(proxy)
+    assert record["escalated"] is True and record["outcome"] == "escalated"
+    assert record["reply"] == PACIFYING.draft  # texts are in the record because the policy enables them
+
+
+def test_exhausted_fixed_reply(make_proxy, policy_dir, scripted) -> None:
+    # The rule always fires, so the one allowed repair cannot satisfy it: the policy's fixed reply goes out.
+    proxy = proxy_with(make_proxy, policy_dir, "regenerate", "      label: pacification", exhausted="fixed")
+    raw = ask(proxy)
+    assert raw.parse().choices[0].message.content == "A fixed fallback."
+    assert raw.headers["x-heedful-outcome"] == "exhausted_fixed"
+
+
+def test_exhausted_original(make_proxy, policy_dir, scripted) -> None:
+    proxy = proxy_with(make_proxy, policy_dir, "regenerate", "      label: pacification", exhausted="original")
+    assert ask(proxy).parse().choices[0].message.content == PACIFYING.draft
