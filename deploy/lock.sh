@@ -42,7 +42,7 @@ rm -f deploy/requirements-build.lock.tmp
 # The same package set must resolve for arm64 images; fail loudly if it does not.
 "$UV" pip compile pyproject.toml --python-version 3.11 --python-platform aarch64-manylinux_2_28 \
   --no-header --annotation-style line --no-annotate \
-  -o - 2>/dev/null | grep -E '^[a-z0-9]' | sort > /tmp/heedful-lock-arm64.txt
+  2>/dev/null | grep -E '^[a-z0-9]' | sort > /tmp/heedful-lock-arm64.txt
 grep -E '^[a-z0-9]' requirements.lock | sed 's/ \\$//' | sort > /tmp/heedful-lock-amd64.txt
 if ! diff -u /tmp/heedful-lock-amd64.txt /tmp/heedful-lock-arm64.txt; then
   echo "lock.sh: amd64 and arm64 resolve to different package sets; see diff above" >&2
