@@ -8,8 +8,10 @@ from pathlib import Path
 
 DEFAULT_MODEL_NAME = "heedful-minilm-v1"
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / DEFAULT_MODEL_NAME
-# The reply labels come from a fine-tuned cross-encoder (REPLY_MODEL) or, failing that, from heads on frozen features.
-REPLY_MODEL = "reply_model.onnx"
+# The shipped model is one fine-tuned multi-task cross-encoder (MULTITASK_MODEL). The frozen variant (`train --reply
+# frozen`, kept for comparison) is a base encoder with small heads.
+MULTITASK_MODEL = "model.onnx"
+FROZEN_FILES = ("encoder.onnx", "context_head.onnx", "reply_head.onnx")
 REPLY_HEAD = "reply_head.onnx"
 
 
@@ -35,10 +37,9 @@ class ModelInfo:
 
 
 def load_model_info(model_dir: Path) -> ModelInfo:
-    required = ["encoder.onnx", "tokenizer.json", "context_head.onnx", "thresholds.json", "calibration.json"]
+    required = ["tokenizer.json", "thresholds.json", "calibration.json"]
+    required += [MULTITASK_MODEL] if (model_dir / MULTITASK_MODEL).is_file() else list(FROZEN_FILES)
     missing = [name for name in required if not (model_dir / name).is_file()]
-    if not (model_dir / REPLY_MODEL).is_file() and not (model_dir / REPLY_HEAD).is_file():
-        missing.append(f"{REPLY_MODEL} (or {REPLY_HEAD})")
     if missing:
         raise ModelFilesError(f"model folder {model_dir} lacks {', '.join(missing)}")
     try:

@@ -1,4 +1,7 @@
-"""The int8 MiniLM sentence encoder: token budgets applied, batches padded, embeddings out."""
+"""The int8 MiniLM over the three capped passes: token budgets applied, batches padded, outputs out.
+
+The session is the shipped multi-task model (logits) or, for the frozen variant, the base sentence encoder (embeddings).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ _MAX_CHARS = 8000
 class Encoder:
     """Turns texts into L2-normalised 384-d embeddings under the passes' token budgets."""
 
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, threads: int = 1, model_file: str = "encoder.onnx") -> None:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
@@ -37,9 +40,7 @@ class Encoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(model_dir / "encoder.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = ort.InferenceSession(str(model_dir / model_file), options, providers=["CPUExecutionProvider"])
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self._tokenizer.encode_batch([t[:_MAX_CHARS] for t in texts], add_special_tokens=False)]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from classifiers.artifacts import DEFAULT_MODEL_DIR, REPLY_HEAD, REPLY_MODEL, ModelInfo, load_model_info
+from classifiers.artifacts import DEFAULT_MODEL_DIR, MULTITASK_MODEL, REPLY_HEAD, ModelInfo, load_model_info
 from classifiers.crisis_lexicon import crisis_phrase
 from classifiers.encoder import Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
@@ -48,11 +48,17 @@ class Scorer:
     def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1) -> None:
         self.model_dir = Path(model_dir)
         self.info: ModelInfo = load_model_info(self.model_dir)
-        self._encoder = Encoder(self.model_dir, threads=threads)
-        fine_tuned = self.model_dir / REPLY_MODEL
-        self._reply_model = self._encoder.session(fine_tuned, threads) if fine_tuned.is_file() else None
-        self._reply_head = None if self._reply_model else self._encoder.session(self.model_dir / REPLY_HEAD)
-        self._context_head = self._encoder.session(self.model_dir / "context_head.onnx")
+        self._multitask = (self.model_dir / MULTITASK_MODEL).is_file()
+        if self._multitask:
+            self._encoder = Encoder(self.model_dir, threads=threads, model_file=MULTITASK_MODEL)
+        else:
+            self._encoder = Encoder(self.model_dir, threads=threads)
+            self._reply_head = self._encoder.session(self.model_dir / REPLY_HEAD)
+            self._context_head = self._encoder.session(self.model_dir / "context_head.onnx")
+
+    @property
+    def outputs(self) -> int:
+        return len(REPLY_LABELS) + len(CONTEXT_LABELS)
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -68,11 +74,15 @@ class Scorer:
 
     def prepare_many(self, conversations: Sequence[Sequence[dict[str, Any]]]) -> list[PreparedContext]:
         views = [view_of(messages) for messages in conversations]
-        context = self._encoder.embed(self._encoder.context_ids(views))
-        # The fine-tuned reply model reads the previous answer itself; only frozen heads need its embedding.
-        previous = (np.zeros_like(context) if self._reply_model is not None
-                    else self._encoder.embed(self._encoder.previous_ids(views)))
-        logits = self._context_head.run(None, {"features": context_features(context)})[0]
+        if self._multitask:
+            # One model: the context pass trains and serves the context outputs; the reply pass reads the previous
+            # answer itself, so no embeddings are kept.
+            logits = self._encoder.embed(self._encoder.context_ids(views), width_out=self.outputs)[:, len(REPLY_LABELS):]
+            context = previous = np.zeros((len(views), 1), np.float32)
+        else:
+            context = self._encoder.embed(self._encoder.context_ids(views))
+            previous = self._encoder.embed(self._encoder.previous_ids(views))
+            logits = self._context_head.run(None, {"features": context_features(context)})[0]
         probs = self._calibrate(logits, CONTEXT_LABELS)
         prepared = []
         for i, view in enumerate(views):
@@ -87,10 +97,9 @@ class Scorer:
         return self.score_replies([prepared], [reply])[0]
 
     def reply_logits(self, prepared: Sequence[PreparedContext], replies: Sequence[str]) -> np.ndarray:
-        if self._reply_model is not None:
+        if self._multitask:
             rows = self._encoder.joint_ids([p.view for p in prepared], replies)
-            return self._encoder.embed(rows, session=self._reply_model, width_out=len(REPLY_LABELS))
-        assert self._reply_head is not None
+            return self._encoder.embed(rows, width_out=self.outputs)[:, : len(REPLY_LABELS)]
         rows = self._encoder.reply_ids([p.view.last_user for p in prepared], replies)
         reply_pass = self._encoder.embed(rows)
         features = reply_features(

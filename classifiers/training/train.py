@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from classifiers.artifacts import DEFAULT_MODEL_DIR, REPLY_HEAD, REPLY_MODEL
+from classifiers.artifacts import DEFAULT_MODEL_DIR, FROZEN_FILES, MULTITASK_MODEL, REPLY_HEAD
 from classifiers.crisis_lexicon import crisis_phrase
 from classifiers.inputs import view_of
 from classifiers.encoder import Encoder
@@ -58,10 +59,26 @@ def _drop_test_overlap(train: list[Example], train_emb: Embedded, test_emb: Embe
     return [i for i in range(len(train)) if similarity[i].max() < TEST_OVERLAP_COSINE]
 
 
-def _fine_tuned_dev_logits(encoder: Encoder, model_dir: Path, dev_set: list[Example]) -> np.ndarray:
-    session = encoder.session(model_dir / REPLY_MODEL, threads=2)
-    rows = encoder.joint_ids([view_of(e.messages) for e in dev_set], [e.reply for e in dev_set])
-    return encoder.embed(rows, session=session, width_out=len(REPLY_LABELS), batch_size=64)
+BASE_DIR = CACHE_DIR.parent / "base-encoder"
+
+
+def _base_encoder() -> Path:
+    """The frozen int8 base encoder (training-time only: tokenisation, and the frozen comparison's features)."""
+    if not (BASE_DIR / "encoder.onnx").is_file():
+        from classifiers.training.export_encoder import export
+
+        export(BASE_DIR)
+    return BASE_DIR
+
+
+def _multitask_dev_logits(model_dir: Path, dev_set: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """Reply and context logits of the exported int8 model on the dev split (calibration sees what serving sees)."""
+    model = Encoder(model_dir, threads=2, model_file=MULTITASK_MODEL)
+    views = [view_of(e.messages) for e in dev_set]
+    width = len(REPLY_LABELS) + len(CONTEXT_LABELS)
+    reply = model.embed(model.joint_ids(views, [e.reply for e in dev_set]), width_out=width, batch_size=64)
+    context = model.embed(model.context_ids(views), width_out=width, batch_size=64)
+    return reply[:, : len(REPLY_LABELS)], context[:, len(REPLY_LABELS) :]
 
 
 def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict:
@@ -69,9 +86,10 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
     np.random.seed(SEED)
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
-    encoder = Encoder(model_dir, threads=2)
+    base_dir = _base_encoder()
+    encoder = Encoder(base_dir, threads=2)
     # Cached embeddings are only valid for the encoder that made them.
-    encoder_digest = hashlib.sha1((model_dir / "encoder.onnx").read_bytes()).hexdigest()[:12]
+    encoder_digest = hashlib.sha1((base_dir / "encoder.onnx").read_bytes()).hexdigest()[:12]
     cache = CachedEncoder(encoder, CACHE_DIR / f"train-{encoder_digest}.npz")
     examples, test = load_split("train"), load_split("test")
     kept = _drop_test_overlap(examples, _embed(cache, examples), _embed(cache, test))
@@ -100,22 +118,29 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
     report["dev_mean_auroc_tried"] = tried | {"context head, hidden=128": round(ctx_score, 4)}
     report["reply_head_hidden"] = hidden
     report["reply_model"] = reply
+    model_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(base_dir / "tokenizer.json", model_dir / "tokenizer.json")
+    for stale in (*FROZEN_FILES, MULTITASK_MODEL, "reply_model.onnx"):
+        (model_dir / stale).unlink(missing_ok=True)
     if reply == "finetune":
         from classifiers.training.finetune import finetune
 
-        report["finetune"] = finetune(model_dir, epochs, CACHE_DIR.parent / "finetune", train_set, blanked, dev_set)
-        reply_dev_logits = _fine_tuned_dev_logits(encoder, model_dir, dev_set)
-        report["dev_mean_auroc_tried"]["fine-tuned cross-encoder (int8)"] = round(heads.mean_auroc(y_dev, reply_dev_logits), 4)
-        (model_dir / REPLY_HEAD).unlink(missing_ok=True)
+        report["finetune"] = finetune(base_dir, model_dir, epochs, CACHE_DIR.parent / "finetune", train_set, blanked, dev_set)
+        reply_dev_logits, context_dev_logits = _multitask_dev_logits(model_dir, dev_set)
+        report["dev_mean_auroc_tried"]["fine-tuned multi-task cross-encoder (int8), reply labels"] = round(
+            heads.mean_auroc(y_dev, reply_dev_logits), 4)
+        report["dev_mean_auroc_tried"]["fine-tuned multi-task cross-encoder (int8), context labels"] = round(
+            heads.mean_auroc(y_ctx_dev, context_dev_logits), 4)
     else:
-        reply_dev_logits = heads.logits(reply_head, x_dev)
+        reply_dev_logits, context_dev_logits = heads.logits(reply_head, x_dev), heads.logits(context_head, x_ctx_dev)
+        shutil.copy(base_dir / "encoder.onnx", model_dir / "encoder.onnx")
         heads.export_head(reply_head, x_reply.shape[1], model_dir / REPLY_HEAD)
-        (model_dir / REPLY_MODEL).unlink(missing_ok=True)
+        heads.export_head(context_head, x_ctx.shape[1], model_dir / "context_head.onnx")
 
     calibration, probs = {}, {}
     for logit_block, y_block, names in (
         (reply_dev_logits, y_dev, REPLY_LABELS),
-        (heads.logits(context_head, x_ctx_dev), y_ctx_dev, CONTEXT_LABELS),
+        (context_dev_logits, y_ctx_dev, CONTEXT_LABELS),
     ):
         for j, name in enumerate(names):
             scale, shift = thresholds.platt(logit_block[:, j], y_block[:, j])
@@ -134,9 +159,8 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
     }
     chosen["distress"] = thresholds.best_threshold(probs["distress"], truth["distress"])
     chosen["advice_requested"] = thresholds.best_threshold(probs["advice_requested"], truth["advice_requested"])
-    chosen["crisis"] = thresholds.recall_threshold(probs["crisis"], truth["crisis"])
-
-    heads.export_head(context_head, x_ctx.shape[1], model_dir / "context_head.onnx")
+    chosen["crisis"] = thresholds.crisis_threshold(probs["crisis"], truth["crisis"])
+    report["dev_crisis_at_threshold"] = thresholds.rates(probs["crisis"], truth["crisis"], chosen["crisis"])
     (model_dir / "calibration.json").write_text(
         json.dumps({"method": "platt on dev-split logits", "labels": calibration}, indent=2) + "\n"
     )
@@ -145,7 +169,8 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
             {"model": model_dir.name, "version": "1", "thresholds": {k: round(v, 4) for k, v in chosen.items()},
              "crisis_lexicon_floor": 0.97,
              "rule": f"max F1 on the dev split with at most {thresholds.MAX_GOOD_FLAG_RATE:.0%} of good replies flagged; "
-             f"crisis: highest threshold with dev recall >= {thresholds.CRISIS_MIN_RECALL}"},
+             f"crisis: highest threshold with dev recall >= {thresholds.CRISIS_MIN_RECALL}, but not one that flags more than "
+             f"{thresholds.CRISIS_MAX_FALSE_ALARMS:.0%} of non-crisis conversations (the lexicon floor applied)"},
             indent=2,
         ) + "\n"
     )
