@@ -128,11 +128,14 @@ class Guard:
         seen = [original]
         current = original
         per_rule: dict[str, int] = {}
+        rule_started: dict[str, float] = {}
         deadline = started + limits.time_budget_ms / 1000
         while current.verdict.action in REPAIR_ACTIONS:
             rule = current.verdict.rule
             assert rule is not None
-            remaining = deadline - time.perf_counter()
+            rule_started.setdefault(rule.name, time.perf_counter())
+            rule_deadline = rule_started[rule.name] + rule.time_budget_ms / 1000 if rule.time_budget_ms else deadline
+            remaining = min(deadline, rule_deadline) - time.perf_counter()
             if (decision.attempts >= limits.max_attempts or per_rule.get(rule.name, 0) >= (rule.max_attempts or limits.max_attempts)
                     or remaining <= 0):
                 return self._exhausted(policy, seen, decision)

@@ -83,6 +83,23 @@ def _dotted(path: Iterable[Any]) -> str:
     return out
 
 
+def schema_problems(exc: ValidationError, file: str, lines: dict[Path_, int], code: str = "policy_schema_error",
+                    prefix: tuple[Any, ...] = ()) -> list[PolicyProblem]:
+    """pydantic's errors as problems that name the line, the field and what was expected."""
+    problems = []
+    for error in exc.errors():
+        loc = (*prefix, *(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}"
+        elif error["type"] == "missing":
+            message = f"missing required key {loc[-1]!r}"
+        elif "expected" in error.get("ctx", {}):
+            message = f"{message} (got {error.get('input')!r})"
+        problems.append(PolicyProblem(file, _line_for(lines, loc), code, _dotted(loc), message))
+    return problems
+
+
 def parse_policy(text: str, file: str) -> LoadedPolicy:
     """Validate one policy document; raises PolicyError listing every problem found."""
     problems: list[PolicyProblem] = []
@@ -100,16 +117,7 @@ def parse_policy(text: str, file: str) -> LoadedPolicy:
     try:
         document = PolicyDocument.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = f"unknown key {loc[-1]!r}"
-            elif error["type"] == "missing":
-                message = f"missing required key {loc[-1]!r}"
-            elif "expected" in error.get("ctx", {}):
-                message = f"{message} (got {error.get('input')!r})"
-            problems.append(PolicyProblem(file, _line_for(lines, loc), "policy_schema_error", _dotted(loc), message))
+        problems.extend(schema_problems(exc, file, lines))
         raise PolicyError(problems) from exc
     conditions: list[Condition] = []
     for index, rule in enumerate(document.spec.rules):

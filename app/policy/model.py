@@ -44,6 +44,8 @@ class Rule(Strict):
     text: str | None = Field(default=None, description="The fixed text for append, prepend and replace.")
     candidates: int = Field(default=1, ge=1, le=8, description="Drafts asked for per regeneration (upstream `n`); the best is kept.")
     max_attempts: int | None = Field(default=None, ge=1, le=10, description="Repair attempts this rule may make per request.")
+    time_budget_ms: int | None = Field(default=None, ge=100, le=600000,
+                                       description="Wall time this rule's repairs may take per request (within the policy's).")
 
     @model_validator(mode="after")
     def _action_fields(self) -> Rule:

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.policy.errors import PolicyError, PolicyProblem
-from app.policy.loader import LoadedPolicy, _dotted, _line_for, _line_map, load_policy_file, policy_files
+from app.policy.loader import LoadedPolicy, _dotted, _line_for, _line_map, load_policy_file, policy_files, schema_problems
 from app.policy.model import Action
 from classifiers.inputs import ConversationError, view_of
 
@@ -85,18 +85,7 @@ class Suite:
 
 
 def _schema_problems(exc: ValidationError, file: str, lines: dict, prefix: tuple[Any, ...] = ()) -> list[PolicyProblem]:
-    problems = []
-    for error in exc.errors():
-        loc = (*prefix, *(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}"
-        elif error["type"] == "missing":
-            message = f"missing required key {loc[-1]!r}"
-        elif "expected" in error.get("ctx", {}):
-            message = f"{message} (got {error.get('input')!r})"
-        problems.append(PolicyProblem(file, _line_for(lines, loc), "policy_test_error", _dotted(loc), message))
-    return problems
+    return schema_problems(exc, file, lines, "policy_test_error", prefix)
 
 
 def _case(raw: Any, file: str, lines: dict, where: tuple[Any, ...], problems: list[PolicyProblem]) -> LocatedCase | None:

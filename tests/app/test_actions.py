@@ -96,3 +96,21 @@ def test_exhausted_fixed_reply(make_proxy, policy_dir, scripted) -> None:
 def test_exhausted_original(make_proxy, policy_dir, scripted) -> None:
     proxy = proxy_with(make_proxy, policy_dir, "regenerate", "      label: pacification", exhausted="original")
     assert ask(proxy).parse().choices[0].message.content == PACIFYING.draft
+
+
+def test_rule_time_budget_stops_slow_repairs(make_proxy, policy_dir) -> None:
+    from app.config import Settings
+    from app.local_server import LocalServer
+    from app.main import create_app
+    from app.scripted_upstream import ScriptedUpstream
+
+    slow = ScriptedUpstream(latency_s=2.0)
+    (policy_dir / "default.yaml").write_text(POLICY.format(
+        action="regenerate", extra="      label: pacification\n      time_budget_ms: 300", exhausted="original"))
+    with LocalServer(slow.app) as upstream:
+        # The first draft is answered after 2 s too; only the repair is bounded by the rule's 300 ms.
+        with LocalServer(create_app(Settings(upstream=f"{upstream.url}/v1", policies=policy_dir))) as proxy:
+            raw = ask(proxy)
+    assert raw.headers["x-heedful-outcome"] == "exhausted_original"
+    assert raw.parse().choices[0].message.content == PACIFYING.draft
+    assert last_audit(proxy)["repair_error"] == "time budget spent"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ from classifiers import PreparedContext
 from classifiers.inputs import ConversationError, view_of
 
 router = APIRouter(tags=["chat"])
+log = logging.getLogger("heedful.requests")
 
 
 def count_failure(svc: Services, error: UpstreamFailure) -> None:
@@ -36,7 +38,10 @@ async def record(svc: Services, decision: Decision, facts: RequestFacts, request
     if decision.scores is not None:
         for label in ("pacification", "sycophancy", "rushed_advice"):
             svc.metrics.score.labels(label).observe(decision.scores.reply[label])
-    await svc.store.append_audit(audit_record(decision, facts, request_id, messages, stream), decision.review)
+    record_ = audit_record(decision, facts, request_id, messages, stream)
+    await svc.store.append_audit(record_, decision.review)
+    log.info("guarded reply", extra={k: record_[k] for k in ("request_id", "policy", "policy_version", "tenant", "model",
+                                                           "rule", "action", "outcome", "attempts", "latency_ms", "failure")})
 
 
 @router.post("/v1/chat/completions")
