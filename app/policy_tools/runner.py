@@ -24,7 +24,14 @@ class CaseResult:
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        """A known issue passes while it still fails (like a strict xfail); an unexpected pass is a failure."""
+        return bool(self.failures) if self.located.case.known_issue else not self.failures
+
+    @property
+    def result(self) -> str:
+        if self.located.case.known_issue:
+            return "known" if self.failures else "FIXED?"
+        return "pass" if self.passed else "FAIL"
 
     @property
     def expected_rule(self) -> str:
@@ -109,11 +116,14 @@ def _why(result: CaseResult) -> list[str]:
 def report(results: Sequence[CaseResult], suites: Sequence[Suite]) -> str:
     rows = [["ID", "POLICY", "RULE", "CASE", "RESULT", "REASON"]]
     for index, r in enumerate(results, start=1):
-        rows.append([str(index), r.suite.policy.name, r.expected_rule, r.located.case.name, "pass" if r.passed else "FAIL", r.reason])
+        reason = f"{r.reason} [known issue: {r.located.case.known_issue}]" if r.located.case.known_issue else r.reason
+        rows.append([str(index), r.suite.policy.name, r.expected_rule, r.located.case.name, r.result, reason])
     lines = _table(rows) if results else []
     failed = [(i, r) for i, r in enumerate(results, start=1) if not r.passed]
     for index, r in failed:
-        lines += ["", f"--- {index} FAIL {r.suite.policy.name} / {r.located.case.name} ({r.located.file}:{r.located.line})"]
+        lines += ["", f"--- {index} {r.result} {r.suite.policy.name} / {r.located.case.name} ({r.located.file}:{r.located.line})"]
+        if r.located.case.known_issue:
+            lines.append("  marked known_issue but now passes: remove the mark")
         if r.located.case.description:
             lines.append(f"  {r.located.case.description.strip()}")
         lines += [f"  {f}" for f in r.failures]
@@ -128,6 +138,8 @@ def report(results: Sequence[CaseResult], suites: Sequence[Suite]) -> str:
         lines.append("no test cases: " + ", ".join(f"{p.name} ({p.file})" for p in untested))
     if uncovered:
         lines.append("rules no case made fire: " + ", ".join(uncovered))
-    lines.append(f"{len(results)} cases, {len(results) - len(failed)} passed, {len(failed)} failed")
+    known = sum(1 for r in results if r.located.case.known_issue and r.passed)
+    lines.append(f"{len(results)} cases, {len(results) - len(failed) - known} passed, {len(failed)} failed"
+                 + (f", {known} known issues" if known else ""))
     return "\n".join(lines)
 

@@ -50,6 +50,9 @@ class Case(_Strict):
     request: CaseRequest = Field(default_factory=CaseRequest)
     attempt: int = Field(default=0, ge=0)
     expect: Expect
+    known_issue: str | None = Field(
+        default=None, description="A known model error makes this case fail: it is reported as 'known' and does not fail "
+        "the run, and it becomes a failure ('fixed?') once it passes, so the mark is removed when the model improves.")
 
     @model_validator(mode="after")
     def _conversation(self) -> Case:

@@ -19,7 +19,8 @@ CALM = [{"role": "user", "content": "What's the capital of France?"}]
 def _log(path: Path) -> Path:
     rows = [{"id": i, "messages": CRISIS if i % 3 == 0 else CALM, "reply": "Paris." if i % 3 else "Don't think like that."}
             for i in range(12)]
-    rows.append({"request_id": "abc", "policy": "default", "rule": "none", "messages": CALM, "reply": "Paris <b>!</b>"})
+    # An audit record with texts; on a crisis turn it always changes outcome between the two policies, so it is shown.
+    rows.append({"request_id": "abc", "policy": "default", "rule": "none", "messages": CRISIS, "reply": "Paris <b>!</b>"})
     lines = [json.dumps(r) for r in rows] + ["{not json", json.dumps({"request_id": "x", "rule": "none"})]
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -74,7 +74,7 @@ async def _chat(request: Request, svc: Services) -> Response:
         view_of(messages)
     except ConversationError:
         # Only replies to a user turn are judged (after a tool result, for instance, the proxy passes through).
-        return await _unguarded(svc, chat, authorization, request_id, skipped="not_a_user_turn")
+        return await _unguarded(svc, chat, authorization, request_id, skipped="not_user_turn")
     prepared: asyncio.Task[PreparedContext] = asyncio.create_task(svc.scoring.prepare(messages))
     if chat.stream:
         if (chat.n or 1) > 1:
