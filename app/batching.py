@@ -17,7 +17,7 @@ Out = TypeVar("Out")
 
 
 class MicroBatcher(Generic[In, Out]):
-    def __init__(self, run_batch: Callable[[Sequence[In]], list[Out]], pool: Executor, workers: int, max_batch: int = 16) -> None:
+    def __init__(self, run_batch: Callable[[Sequence[In]], list[Out]], pool: Executor, workers: int, max_batch: int = 8) -> None:
         self._run_batch, self._pool, self._workers, self._max_batch = run_batch, pool, workers, max_batch
         self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -203,8 +203,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Scripted local OpenAI-compatible upstream (canned drafts).")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--token-delay-s", type=float, default=0.0)
+    parser.add_argument("--latency-s", type=float, default=0.0, help="wait before answering, like a model generating")
     args = parser.parse_args()
-    uvicorn.run(ScriptedUpstream(token_delay_s=args.token_delay_s).app, host="127.0.0.1", port=args.port,
+    uvicorn.run(ScriptedUpstream(token_delay_s=args.token_delay_s, latency_s=args.latency_s).app, host="127.0.0.1", port=args.port,
                 log_level="warning", access_log=False, loop="uvloop", http="httptools")
 
 

@@ -45,14 +45,14 @@ class Scores:
 class Scorer:
     """Loads a model folder once; scores are thread-safe to compute from several threads."""
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1, arena: bool = True) -> None:
         self.model_dir = Path(model_dir)
         self.info: ModelInfo = load_model_info(self.model_dir)
         self._multitask = (self.model_dir / MULTITASK_MODEL).is_file()
         if self._multitask:
-            self._encoder = Encoder(self.model_dir, threads=threads, model_file=MULTITASK_MODEL)
+            self._encoder = Encoder(self.model_dir, threads=threads, model_file=MULTITASK_MODEL, arena=arena)
         else:
-            self._encoder = Encoder(self.model_dir, threads=threads)
+            self._encoder = Encoder(self.model_dir, threads=threads, arena=arena)
             self._reply_head = self._encoder.session(self.model_dir / REPLY_HEAD)
             self._context_head = self._encoder.session(self.model_dir / "context_head.onnx")
 

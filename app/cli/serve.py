@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from app.logs import configure
     from app.main import create_app
+    from app.memory import cap_malloc_arenas
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
     settings = load_settings(**overrides)
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
         return 2
     configure(settings.log_level)
+    cap_malloc_arenas()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
     return 0
