@@ -19,7 +19,7 @@ class Metrics:
                                          buckets=_LATENCY_BUCKETS, registry=r)
         self.upstream_seconds = Histogram("heedful_upstream_seconds", "Upstream call time.", buckets=_LATENCY_BUCKETS, registry=r)
         self.added_latency = Histogram("heedful_added_latency_seconds", "Time the guard added on top of the upstream.",
-                                       ["stream"], buckets=_LATENCY_BUCKETS, registry=r)
+                                       ["policy", "stream"], buckets=_LATENCY_BUCKETS, registry=r)
         self.regenerations = Counter("heedful_regenerations", "Repair calls to the upstream.", ["policy", "rule"], registry=r)
         self.failures = Counter("heedful_guard_failures", "Guard failures by kind.", ["kind"], registry=r)
         self.policy_reloads = Counter("heedful_policy_reloads", "Policy reloads by outcome.", ["outcome"], registry=r)

@@ -192,7 +192,7 @@ async def run_two_sentences(url: str, body_for, count: int) -> tuple[list[float]
 def server_side_summary(metrics: str) -> str:
     buckets = []
     for line in metrics.splitlines():
-        if line.startswith('heedful_added_latency_seconds_bucket{le="') and 'stream="false"' in line:
+        if line.startswith("heedful_added_latency_seconds_bucket{") and 'stream="false"' in line:
             le = line.split('le="')[1].split('"')[0]
             buckets.append((le, float(line.rsplit(" ", 1)[1])))
     if not buckets:

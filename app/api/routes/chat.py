@@ -34,7 +34,7 @@ def count_failure(svc: Services, error: UpstreamFailure) -> None:
 async def record(svc: Services, decision: Decision, facts: RequestFacts, request_id: str, messages: list[dict[str, Any]],
                  stream: bool, added_seconds: float) -> None:
     svc.metrics.requests.labels(decision.policy.name, decision.rule, decision.action, str(stream).lower()).inc()
-    svc.metrics.added_latency.labels(str(stream).lower()).observe(added_seconds)
+    svc.metrics.added_latency.labels(decision.policy.name, str(stream).lower()).observe(added_seconds)
     if decision.scores is not None:
         for label in ("pacification", "sycophancy", "rushed_advice"):
             svc.metrics.score.labels(label).observe(decision.scores.reply[label])
