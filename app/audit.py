@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from app.guard import Decision
 from app.policy.engine import RequestFacts
+from app.services import Services
+
+log = logging.getLogger("heedful.requests")
+_LOGGED = ("request_id", "policy", "policy_version", "tenant", "model", "rule", "action", "outcome", "attempts", "latency_ms",
+           "failure")
 
 
 def _compact(values: dict[str, float]) -> str:
@@ -64,3 +70,16 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         if decision.would_return is not None:
             record["would_return"] = decision.would_return
     return record
+
+
+async def record_decision(svc: Services, decision: Decision, facts: RequestFacts, request_id: str,
+                          messages: list[dict[str, Any]], stream: bool, added_seconds: float) -> None:
+    """Metrics, the audit record and one log line (never texts) for a settled decision."""
+    svc.metrics.requests.labels(decision.policy.name, decision.rule, decision.action, str(stream).lower()).inc()
+    svc.metrics.added_latency.labels(decision.policy.name, str(stream).lower()).observe(added_seconds)
+    if decision.scores is not None:
+        for label in ("pacification", "sycophancy", "rushed_advice"):
+            svc.metrics.score.labels(label).observe(decision.scores.reply[label])
+    record = audit_record(decision, facts, request_id, messages, stream)
+    await svc.store.append_audit(record, decision.review)
+    log.info("guarded reply", extra={k: record[k] for k in _LOGGED})

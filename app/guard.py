@@ -17,7 +17,7 @@ from app.corrective import instruction_for
 from app.errors import UpstreamFailure
 from app.metrics import Metrics
 from app.openai.protocol import ChatCompletionRequest, choice_text
-from app.policy.engine import RequestFacts, Verdict, evaluate, variables
+from app.policy.engine import RequestFacts, Verdict, evaluate, policy_values
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action, Rule
 from app.scoring import ScoringService
@@ -73,6 +73,7 @@ class Guard:
         policy: LoadedPolicy,
         request: ChatCompletionRequest,
         facts: RequestFacts,
+        messages: list[dict[str, Any]],
         prepared: Awaitable[PreparedContext],
         draft: str,
         authorization: str | None,
@@ -81,7 +82,6 @@ class Guard:
         started = time.perf_counter()
         decision = Decision(policy=policy, text=draft, draft=draft)
         timeout = spec.limits.scoring_timeout_ms / 1000
-        messages = request.message_dicts()
         try:
             context = await asyncio.wait_for(asyncio.shield(prepared), timeout)
             scores = (await asyncio.wait_for(self.scoring.score(messages, context, [draft]), timeout))[0]
@@ -91,11 +91,11 @@ class Guard:
             log.exception("scoring failed")
             return self._failed(decision, "scoring_error", started, str(exc))
         decision.scores = scores
-        verdict = self._verdict(policy, scores, context, facts, 0)
+        verdict = self._verdict(policy, scores, facts, 0)
         decision.rule, decision.action = verdict.rule_name, verdict.action.value
         final = Candidate(draft, scores, verdict)
         if verdict.action in REPAIR_ACTIONS:
-            final = await self._repair(policy, request, facts, context, final, authorization, decision, started)
+            final = await self._repair(policy, request, messages, facts, context, final, authorization, decision, started)
         self._apply(decision, final)
         if spec.mode == "shadow" and decision.text != draft:
             decision.would_return, decision.text = decision.text, draft
@@ -103,9 +103,8 @@ class Guard:
         decision.guard_seconds = time.perf_counter() - started
         return decision
 
-    def _verdict(self, policy: LoadedPolicy, scores: Scores, context: PreparedContext, facts: RequestFacts, attempt: int) -> Verdict:
-        flags = list(scores.flags) + self.scoring.context_flags(context)
-        return evaluate(policy, variables(scores.reply, context.signals, facts, attempt, flags))
+    def _verdict(self, policy: LoadedPolicy, scores: Scores, facts: RequestFacts, attempt: int) -> Verdict:
+        return evaluate(policy, policy_values(scores, self.scoring.thresholds, facts, attempt))
 
     def _failed(self, decision: Decision, kind: str, started: float, detail: str = "") -> Decision:
         spec = decision.policy.document.spec
@@ -121,8 +120,8 @@ class Guard:
         decision.guard_seconds = time.perf_counter() - started
         return decision
 
-    async def _repair(self, policy: LoadedPolicy, request: ChatCompletionRequest, facts: RequestFacts,
-                      context: PreparedContext, original: Candidate, authorization: str | None,
+    async def _repair(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
+                      facts: RequestFacts, context: PreparedContext, original: Candidate, authorization: str | None,
                       decision: Decision, started: float) -> Candidate:
         limits = policy.document.spec.limits
         seen = [original]
@@ -147,18 +146,19 @@ class Guard:
             per_rule[rule.name] = per_rule.get(rule.name, 0) + 1
             self.metrics.regenerations.labels(policy.name, rule.name).inc()
             try:
-                texts = await asyncio.wait_for(self._ask_upstream(policy, request, rule, current.text, authorization), remaining)
+                texts = await asyncio.wait_for(
+                    self._ask_upstream(policy, request, messages, rule, current.text, authorization), remaining)
             except (TimeoutError, asyncio.TimeoutError):
                 decision.extra["repair_error"] = "time budget spent"
                 return self._exhausted(policy, seen, decision)
             except UpstreamFailure as exc:
-                self.metrics.failures.labels("upstream_timeout" if exc.status == 504 else "upstream_error").inc()
+                self.metrics.count_upstream_failure(exc.status)
                 decision.extra["repair_error"] = exc.message
                 return self._exhausted(policy, seen, decision)
             if not texts:
                 return self._exhausted(policy, seen, decision)
-            scored = await self.scoring.score(request.message_dicts(), context, texts)
-            fresh = [Candidate(t, s, self._verdict(policy, s, context, facts, decision.attempts)) for t, s in zip(texts, scored, strict=True)]
+            scored = await self.scoring.score(messages, context, texts)
+            fresh = [Candidate(t, s, self._verdict(policy, s, facts, decision.attempts)) for t, s in zip(texts, scored, strict=True)]
             seen.extend(fresh)
             current = min(fresh, key=lambda c: c.badness)
         decision.outcome = "repaired"
@@ -179,10 +179,9 @@ class Guard:
             chosen = Candidate(chosen.text, chosen.scores, Verdict(None, chosen.verdict.attempt))
         return chosen
 
-    async def _ask_upstream(self, policy: LoadedPolicy, request: ChatCompletionRequest, rule: Rule, draft: str,
-                            authorization: str | None) -> list[str]:
+    async def _ask_upstream(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
+                            rule: Rule, draft: str, authorization: str | None) -> list[str]:
         instruction = instruction_for(rule.label, dict(policy.document.spec.instructions), rule.instruction)
-        messages = request.message_dicts()
         if rule.action == Action.rewrite:
             guidance = (f"Revise the draft reply below so that it follows this guidance. {instruction}\n"
                         f"Return only the revised reply.\n\nDraft reply:\n{draft}")
@@ -203,12 +202,9 @@ class Guard:
     def _apply(self, decision: Decision, final: Candidate) -> None:
         """Apply the settled draft's own non-repair action (append, prepend, replace, annotate, escalate)."""
         decision.text = final.text
-        verdict = final.verdict
-        if final is not None and final.scores is not decision.scores:
+        if final.scores is not decision.scores:
             decision.extra["final_scores"] = final.scores.reply
-        if decision.outcome == "passed" and verdict.rule is None:
-            return
-        rule = verdict.rule
+        rule = final.verdict.rule
         if rule is None:
             return
         if decision.outcome == "passed":

@@ -31,3 +31,8 @@ class Metrics:
             self.failures.labels(kind)
         for outcome in ("success", "failure"):
             self.policy_reloads.labels(outcome)
+
+    def count_upstream_failure(self, status: int) -> None:
+        """An upstream failure of the guard's own making to count: 5xx, timeouts and broken streams (4xx pass through)."""
+        if status >= 500:
+            self.failures.labels("upstream_timeout" if status == 504 else "upstream_error").inc()

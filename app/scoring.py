@@ -65,9 +65,6 @@ class ScoringService:
             results.append(scores)
         return results
 
-    def context_flags(self, prepared: PreparedContext) -> list[str]:
-        return [name for name, p in prepared.signals.items() if p >= self.thresholds.get(name, 0.5)]
-
     def shutdown(self) -> None:
         self._contexts.close()
         self._replies.close()

@@ -11,14 +11,15 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from app.audit import decision_headers
+from app.audit import decision_headers, record_decision
 from app.errors import UpstreamFailure
 from app.guard import Decision
+from app.metrics import Metrics
 from app.openai.protocol import ChatCompletionRequest
 from app.policy.engine import RequestFacts
 from app.policy.loader import LoadedPolicy
@@ -29,7 +30,6 @@ DONE = b"data: [DONE]\n\n"
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|\n\s*\n")
 _PIECE = re.compile(r"\S+\s*|\s+")
 
-Recorder = Callable[..., Awaitable[None]]
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -55,19 +55,20 @@ def _chunk(template: dict[str, Any], chat: ChatCompletionRequest, delta: dict[st
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
-async def passthrough_stream(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def passthrough_stream(chunks: AsyncIterator[dict[str, Any]], metrics: Metrics) -> AsyncIterator[bytes]:
     try:
         async for chunk in chunks:
             yield sse(chunk)
     except UpstreamFailure as error:
+        metrics.count_upstream_failure(error.status)
         yield sse(error.body())
         return
     yield DONE
 
 
-async def guarded_stream(svc: Services, policy: LoadedPolicy, chat: ChatCompletionRequest, facts: RequestFacts,
-                         prepared: asyncio.Task[PreparedContext], authorization: str | None, request_id: str,
-                         record: Recorder) -> StreamingResponse:
+async def guarded_stream(svc: Services, policy: LoadedPolicy, chat: ChatCompletionRequest, messages: list[dict[str, Any]],
+                         facts: RequestFacts, prepared: asyncio.Task[PreparedContext], authorization: str | None,
+                         request_id: str) -> StreamingResponse:
     started = time.perf_counter()
     holdback = policy.document.spec.streaming
     try:
@@ -77,13 +78,12 @@ async def guarded_stream(svc: Services, policy: LoadedPolicy, chat: ChatCompleti
         raise
     upstream = chunks.__aiter__()
     held: list[dict[str, Any]] = []
-    window, tool_call, ended = "", False, False
+    window, tool_call = "", False
     try:
         while True:
             try:
                 chunk = await upstream.__anext__()
             except StopAsyncIteration:
-                ended = True
                 break
             held.append(chunk)
             delta = _delta(chunk)
@@ -102,14 +102,14 @@ async def guarded_stream(svc: Services, policy: LoadedPolicy, chat: ChatCompleti
     if tool_call:
         prepared.cancel()
         headers = {"x-heedful-request-id": request_id, "x-heedful-outcome": "skipped_tool_call"}
-        return StreamingResponse(_release(held, upstream, "", None, chat), media_type="text/event-stream", headers=headers)
-    decision = await svc.guard.decide(policy, chat, facts, prepared, window, authorization)
+        return StreamingResponse(_release(held, upstream, "", [], chat, svc.metrics), media_type="text/event-stream",
+                                 headers=headers)
+    decision = await svc.guard.decide(policy, chat, facts, messages, prepared, window, authorization)
     decision.upstream_seconds = waited_upstream
     added = time.perf_counter() - started - waited_upstream
     headers = decision_headers(decision, request_id)
     headers["x-heedful-holdback"] = "whole" if holdback.whole else f"{holdback.sentences} sentences"
     keeps_original = decision.prefix + window + decision.suffix == decision.text
-    messages = chat.message_dicts()
 
     async def body() -> AsyncIterator[bytes]:
         if not keeps_original:
@@ -118,48 +118,48 @@ async def guarded_stream(svc: Services, policy: LoadedPolicy, chat: ChatCompleti
                 yield sse(_chunk(template, chat, {"role": "assistant", "content": piece} if index == 0 else {"content": piece}))
             yield sse(_chunk(template, chat, {}, "stop"))
             yield DONE
-            svc.spawn(record(svc, decision, facts, request_id, messages, True, added))
+            svc.spawn(record_decision(svc, decision, facts, request_id, messages, True, added))
             return
         if decision.prefix:
             yield sse(_chunk(template, chat, {"role": "assistant", "content": decision.prefix}))
-        full = [window]
-        async for part in _release(held, upstream, decision.suffix, full, chat, rest_only=ended):
+        full: list[str] = []
+        async for part in _release(held, upstream, decision.suffix, full, chat, svc.metrics):
             yield part
-        svc.spawn(_audit_whole(svc, decision, "".join(full), prepared, facts, request_id, messages, added, record))
+        svc.spawn(_audit_whole(svc, decision, "".join(full), prepared, facts, request_id, messages, added))
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
 
 
-async def _release(held: list[dict[str, Any]], upstream: AsyncIterator[dict[str, Any]], suffix: str,
-                   full: list[str] | None, chat: ChatCompletionRequest, rest_only: bool = False) -> AsyncIterator[bytes]:
-    """Send the held chunks, then the rest of the upstream stream, adding the suffix just before the finishing chunk."""
+async def _release(held: list[dict[str, Any]], upstream: AsyncIterator[dict[str, Any]], suffix: str, full: list[str],
+                   chat: ChatCompletionRequest, metrics: Metrics) -> AsyncIterator[bytes]:
+    """Send the held chunks, then the rest of the upstream stream (nothing more if it has ended), collecting the text in
+    `full` and adding the suffix just before the finishing chunk."""
     template = held[0] if held else {}
-    pending_suffix = suffix
-    for chunk in held:
-        if pending_suffix and _finishes(chunk):
-            yield sse(_chunk(template, chat, {"content": pending_suffix}))
-            pending_suffix = ""
-        yield sse(chunk)
+
+    async def every_chunk() -> AsyncIterator[dict[str, Any]]:
+        for chunk in held:
+            yield chunk
+        async for chunk in upstream:
+            yield chunk
+
     try:
-        if not rest_only:
-            async for chunk in upstream:
-                if full is not None:
-                    full.append(_delta(chunk).get("content") or "")
-                if pending_suffix and _finishes(chunk):
-                    yield sse(_chunk(template, chat, {"content": pending_suffix}))
-                    pending_suffix = ""
-                yield sse(chunk)
+        async for chunk in every_chunk():
+            full.append(_delta(chunk).get("content") or "")
+            if suffix and _finishes(chunk):
+                yield sse(_chunk(template, chat, {"content": suffix}))
+                suffix = ""
+            yield sse(chunk)
     except UpstreamFailure as error:
+        metrics.count_upstream_failure(error.status)
         yield sse(error.body())
         return
-    if pending_suffix:
-        yield sse(_chunk(template, chat, {"content": pending_suffix}))
+    if suffix:
+        yield sse(_chunk(template, chat, {"content": suffix}))
     yield DONE
 
 
 async def _audit_whole(svc: Services, decision: Decision, text: str, prepared: asyncio.Task[PreparedContext],
-                       facts: RequestFacts, request_id: str, messages: list[dict[str, Any]], added: float,
-                       record: Recorder) -> None:
+                       facts: RequestFacts, request_id: str, messages: list[dict[str, Any]], added: float) -> None:
     """Score the whole streamed reply for the audit record and metrics; what was sent is already settled."""
     try:
         scores = (await svc.scoring.score(messages, await prepared, [text]))[0]
@@ -171,4 +171,4 @@ async def _audit_whole(svc: Services, decision: Decision, text: str, prepared: a
     decision.draft = text
     if decision.would_return is None:
         decision.text = decision.prefix + text + decision.suffix
-    await record(svc, decision, facts, request_id, messages, True, added)
+    await record_decision(svc, decision, facts, request_id, messages, True, added)

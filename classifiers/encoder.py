@@ -5,7 +5,7 @@ The session is the shipped multi-task model (logits) or, for the frozen variant,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +27,19 @@ EMBEDDING_DIM = 384
 _MAX_CHARS = 8000
 
 
+def _session(path: Path, threads: int, arena: bool = True) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Without the arena, activation buffers go back after each run instead of staying at the high-water mark of the
+    # largest batch: a long-running server holds less memory for a small cost in speed.
+    options.enable_cpu_mem_arena = arena
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class Encoder:
-    """Turns texts into L2-normalised 384-d embeddings under the passes' token budgets."""
+    """Builds the passes' token rows under their budgets and runs them through a model (logits or embeddings)."""
 
     def __init__(self, model_dir: Path, threads: int = 1, model_file: str = "encoder.onnx", arena: bool = True) -> None:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -36,35 +47,30 @@ class Encoder:
         self._tokenizer.no_padding()
         self._cls = self._tokenizer.token_to_id("[CLS]")
         self._sep = self._tokenizer.token_to_id("[SEP]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Without the arena, activation buffers go back after each run instead of staying at the high-water mark of the
-        # largest batch: a long-running server holds less memory for a small cost in speed.
-        options.enable_cpu_mem_arena = arena
-        self._session = ort.InferenceSession(str(model_dir / model_file), options, providers=["CPUExecutionProvider"])
+        self._separator = self._ids([OLDER_TURN_SEPARATOR])[0]
+        self._session = _session(model_dir / model_file, threads, arena)
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self._tokenizer.encode_batch([t[:_MAX_CHARS] for t in texts], add_special_tokens=False)]
 
+    def _newest_first(self, turns: Sequence[str]) -> Iterator[list[int]]:
+        """Token ids of the turns, newest first, tokenised a few at a time so that a consumer that stops early (the
+        budget is full) never pays for the rest: a 50-turn conversation costs about what a 5-turn one does."""
+        newest_first = list(reversed(turns))
+        for start in range(0, len(newest_first), 4):
+            yield from self._ids(newest_first[start : start + 4])
+
     def context_ids(self, views: Sequence[ConversationView]) -> list[tuple[list[int], list[int]]]:
         budget = CONTEXT_TOKENS - 2
-        separator = self._ids([OLDER_TURN_SEPARATOR])[0]
         rows = []
         for view in views:
-            newest_first = list(reversed(view.user_turns)) or [""]
-            ids = self._ids(newest_first[:1])[0][-budget:]  # the last user turn keeps its end
-            # Older turns are tokenised a few at a time and only until the budget is full, so a 50-turn conversation
-            # costs about what a 5-turn one does.
-            for start in range(1, len(newest_first), 4):
-                for older in self._ids(newest_first[start : start + 4]):
-                    room = budget - len(ids) - len(separator)
-                    if room <= 8:
-                        break
-                    ids = ids + separator + older[-room:]
-                if budget - len(ids) - len(separator) <= 8:
+            turns = self._newest_first(view.user_turns)
+            ids = next(turns, [])[-budget:]  # the last user turn keeps its end
+            for older in turns:
+                room = budget - len(ids) - len(self._separator)
+                if room <= 8:
                     break
+                ids = ids + self._separator + older[-room:]
             rows.append(([self._cls, *ids, self._sep], [0] * (len(ids) + 2)))
         return rows
 
@@ -103,12 +109,8 @@ class Encoder:
         return rows
 
     def session(self, path: Path, threads: int = 1) -> ort.InferenceSession:
-        """Another model over the same tokenisation (the fine-tuned reply model)."""
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        """A small head over this encoder's outputs (the frozen variant)."""
+        return _session(path, threads)
 
     def embed(self, rows: Sequence[tuple[list[int], list[int]]], batch_size: int = 32,
               session: ort.InferenceSession | None = None, width_out: int = EMBEDDING_DIM) -> np.ndarray:

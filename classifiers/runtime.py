@@ -56,6 +56,13 @@ class Scorer:
             self._reply_head = self._encoder.session(self.model_dir / REPLY_HEAD)
             self._context_head = self._encoder.session(self.model_dir / "context_head.onnx")
 
+        calibration = self.info.calibration
+        self._calibration = {
+            labels: (np.array([calibration.scale[n] for n in labels], np.float32),
+                     np.array([calibration.shift[n] for n in labels], np.float32))
+            for labels in (REPLY_LABELS, CONTEXT_LABELS)
+        }
+
     @property
     def outputs(self) -> int:
         return len(REPLY_LABELS) + len(CONTEXT_LABELS)
@@ -64,9 +71,8 @@ class Scorer:
     def thresholds(self) -> dict[str, float]:
         return self.info.thresholds
 
-    def _calibrate(self, logits: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-        scale = np.array([self.info.calibration.scale[name] for name in labels], np.float32)
-        shift = np.array([self.info.calibration.shift[name] for name in labels], np.float32)
+    def _calibrate(self, logits: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+        scale, shift = self._calibration[labels]
         return 1.0 / (1.0 + np.exp(-(logits * scale + shift)))
 
     def prepare(self, messages: Sequence[dict[str, Any]]) -> PreparedContext:

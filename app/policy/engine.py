@@ -7,6 +7,7 @@ from typing import Any
 
 from app.policy.loader import LoadedPolicy
 from app.policy.model import Action, Rule
+from classifiers import Scores
 
 ALLOW_RULE = "none"
 
@@ -41,6 +42,13 @@ def variables(reply: dict[str, float], context: dict[str, float], facts: Request
         "attempt": attempt,
         "flags": list(flags),
     }
+
+
+def policy_values(scores: Scores, thresholds: dict[str, float], facts: RequestFacts, attempt: int) -> dict[str, Any]:
+    """The variables a condition sees: scores, context signals, request facts, the attempt, and flags (the reply labels
+    and context signals at or above the model's recommended thresholds). The proxy and the offline tools both use this."""
+    context_flags = [name for name, p in scores.context.items() if p >= thresholds.get(name, 0.5)]
+    return variables(scores.reply, scores.context, facts, attempt, [*scores.flags, *context_flags])
 
 
 def evaluate(policy: LoadedPolicy, values: dict[str, Any]) -> Verdict:

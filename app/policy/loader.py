@@ -35,7 +35,7 @@ class LoadedPolicy:
         return self.document.metadata.version
 
     def line_of(self, *path: Any) -> int:
-        return _line_for(self.lines, path)
+        return line_for(self.lines, path)
 
 
 def is_policy_file(path: Path) -> bool:
@@ -52,31 +52,34 @@ def policy_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if is_policy_file(p))
 
 
-def _line_map(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[PolicyProblem], file: str) -> None:
+def line_map(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[PolicyProblem], file: str) -> None:
+    """Record the line of every key and list item under node (keyed by its path); duplicate keys become problems."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
             name = key.value
             if name in seen:
-                problems.append(PolicyProblem(file, key.start_mark.line + 1, "policy_schema_error", _dotted((*path, name)), "key appears twice"))
+                problems.append(PolicyProblem(file, key.start_mark.line + 1, "policy_schema_error", dotted((*path, name)), "key appears twice"))
             seen.add(name)
             lines[(*path, name)] = key.start_mark.line + 1
-            _line_map(value, (*path, name), lines, problems, file)
+            line_map(value, (*path, name), lines, problems, file)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*path, index)] = item.start_mark.line + 1
-            _line_map(item, (*path, index), lines, problems, file)
+            line_map(item, (*path, index), lines, problems, file)
 
 
-def _line_for(lines: dict[Path_, int], path: Iterable[Any]) -> int:
+def line_for(lines: dict[Path_, int], path: Iterable[Any]) -> int:
+    """The line of path, or of its nearest ancestor that exists (a missing key points at its parent)."""
     path = tuple(path)
     while path and path not in lines:
         path = path[:-1]
     return lines.get(path, 1)
 
 
-def _dotted(path: Iterable[Any]) -> str:
+def dotted(path: Iterable[Any]) -> str:
+    """A path as an editor reads it: spec.rules[1].when."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -96,7 +99,7 @@ def schema_problems(exc: ValidationError, file: str, lines: dict[Path_, int], co
             message = f"missing required key {loc[-1]!r}"
         elif "expected" in error.get("ctx", {}):
             message = f"{message} (got {error.get('input')!r})"
-        problems.append(PolicyProblem(file, _line_for(lines, loc), code, _dotted(loc), message))
+        problems.append(PolicyProblem(file, line_for(lines, loc), code, dotted(loc), message))
     return problems
 
 
@@ -113,7 +116,7 @@ def parse_policy(text: str, file: str) -> LoadedPolicy:
     if node is None or not isinstance(data, dict):
         raise PolicyError([PolicyProblem(file, 1, "policy_schema_error", "", "expected a mapping with apiVersion, kind, metadata and spec")])
     lines: dict[Path_, int] = {}
-    _line_map(node, (), lines, problems, file)
+    line_map(node, (), lines, problems, file)
     try:
         document = PolicyDocument.model_validate(data)
     except ValidationError as exc:
@@ -125,7 +128,7 @@ def parse_policy(text: str, file: str) -> LoadedPolicy:
             conditions.append(compile_condition(rule.when))
         except ConditionError as exc:
             where = ("spec", "rules", index, "when")
-            problems.append(PolicyProblem(file, _line_for(lines, where), "policy_cel_error", _dotted(where), str(exc)))
+            problems.append(PolicyProblem(file, line_for(lines, where), "policy_cel_error", dotted(where), str(exc)))
     if problems:
         raise PolicyError(problems)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]

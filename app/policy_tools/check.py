@@ -10,7 +10,7 @@ import yaml
 
 from app.policy.cel_env import ConditionError, compile_condition
 from app.policy.errors import PolicyError, PolicyProblem
-from app.policy.loader import LoadedPolicy, _dotted, _line_for, _line_map, load_policy_file, policy_files
+from app.policy.loader import LoadedPolicy, dotted, line_for, line_map, load_policy_file, policy_files
 from app.policy.policy_set import load_policy_set
 from app.policy_tools.conditions import Comparison, comparisons
 from app.policy_tools.reach import analyse
@@ -28,7 +28,7 @@ def _thresholds(file: str, lines: dict, conditions: list[tuple[int, str]]) -> li
         for comparison in comparisons(when):
             if comparison.variable.startswith(("reply.", "context.")) and not 0.0 <= comparison.value <= 1.0:
                 problems.append(PolicyProblem(
-                    file, _line_for(lines, where), "policy_threshold_error", _dotted(where),
+                    file, line_for(lines, where), "policy_threshold_error", dotted(where),
                     f"threshold {comparison.value:g} for {comparison.variable} is outside [0, 1]; scores are probabilities "
                     f"between 0 and 1, so `{comparison}` is always {'true' if _always(comparison) else 'false'}"))
     return problems
@@ -52,7 +52,7 @@ def reachability_problems(policy: LoadedPolicy) -> list[PolicyProblem]:
         else:
             message = (f"rule {rule.name!r} can never fire: wherever its condition holds, earlier rule(s) "
                        f"{', '.join(repr(n) for n in finding.shadowed_by)} match first (checked {finding.points} combinations)")
-        problems.append(PolicyProblem(policy.file, policy.line_of(*where), "policy_unreachable_rule", _dotted(where), message))
+        problems.append(PolicyProblem(policy.file, policy.line_of(*where), "policy_unreachable_rule", dotted(where), message))
     return problems
 
 
@@ -67,7 +67,7 @@ def raw_lint(path: Path) -> list[PolicyProblem]:
     if node is None or not isinstance(rules, list):
         return []
     lines: dict = {}
-    _line_map(node, (), lines, [], str(path))
+    line_map(node, (), lines, [], str(path))
     conditions = [(i, r["when"]) for i, r in enumerate(rules) if isinstance(r, dict) and isinstance(r.get("when"), str)]
     problems = _thresholds(str(path), lines, conditions)
     for index, when in conditions:
@@ -75,7 +75,7 @@ def raw_lint(path: Path) -> list[PolicyProblem]:
             compile_condition(when)
         except ConditionError as exc:
             where = ("spec", "rules", index, "when")
-            problems.append(PolicyProblem(str(path), _line_for(lines, where), "policy_cel_error", _dotted(where), str(exc)))
+            problems.append(PolicyProblem(str(path), line_for(lines, where), "policy_cel_error", dotted(where), str(exc)))
     return problems
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from app.policy.loader import LoadedPolicy
 from app.policy_tools.conditions import explain_condition
-from app.policy_tools.outcome import decide, effect_of, facts_for, policy_variables
+from app.policy.engine import evaluate, policy_values
+from app.policy_tools.outcome import effect_of, facts_for
 from classifiers import Scorer
 
 
@@ -15,8 +16,8 @@ def explain(policy: LoadedPolicy, scorer: Scorer, messages: list[dict[str, Any]]
             tenant: str | None = None) -> str:
     scores = scorer.score(messages, reply)
     facts = facts_for(policy, messages, model, tenant)
-    values = policy_variables(scores, scorer.thresholds, facts)
-    verdict = decide(policy, values)
+    values = policy_values(scores, scorer.thresholds, facts, 0)
+    verdict = evaluate(policy, values)
     thresholds = scorer.thresholds
     out = [f"policy {policy.name} v{policy.version} ({policy.file}), mode {policy.document.spec.mode}", "",
            "scores (model threshold in brackets):"]

@@ -1,5 +1,6 @@
-"""A policy's decision on a scored draft without the proxy: the same flags and variables the guard builds, and what the
-chosen action would produce. Repairs are described, never performed: no LLM is called."""
+"""A policy's decision on a scored draft without the proxy: request facts for offline use, and what the chosen action
+would produce. Repairs are described, never performed: no LLM is called. Variables come from engine.policy_values, as in
+the proxy."""
 
 from __future__ import annotations
 
@@ -7,15 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.corrective import instruction_for
-from app.policy.engine import RequestFacts, Verdict, evaluate, variables
+from app.policy.engine import RequestFacts, Verdict
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action
-from classifiers import Scores
-
-
-def flags_for(scores: Scores, thresholds: dict[str, float]) -> list[str]:
-    """Reply flags from the scorer plus context signals at or above their thresholds, as app/guard.py combines them."""
-    return list(scores.flags) + [name for name, p in scores.context.items() if p >= thresholds.get(name, 0.5)]
 
 
 def facts_for(policy: LoadedPolicy, messages: list[dict[str, Any]], model: str | None = None, tenant: str | None = None,
@@ -25,14 +20,6 @@ def facts_for(policy: LoadedPolicy, messages: list[dict[str, Any]], model: str |
     tenant = tenant or (match.tenants[0] if match.tenants else "default")
     model = model or (match.models[0].replace("*", "x") if match.models else "replay")
     return RequestFacts(model, tenant, stream, sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user"))
-
-
-def policy_variables(scores: Scores, thresholds: dict[str, float], facts: RequestFacts, attempt: int = 0) -> dict[str, Any]:
-    return variables(scores.reply, scores.context, facts, attempt, flags_for(scores, thresholds))
-
-
-def decide(policy: LoadedPolicy, values: dict[str, Any]) -> Verdict:
-    return evaluate(policy, values)
 
 
 @dataclass(frozen=True)

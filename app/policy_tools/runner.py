@@ -8,7 +8,8 @@ from typing import Any
 
 from app.policy.engine import Verdict
 from app.policy_tools.conditions import explain_condition
-from app.policy_tools.outcome import decide, facts_for, policy_variables
+from app.policy.engine import evaluate, policy_values
+from app.policy_tools.outcome import facts_for
 from app.policy_tools.suite import NOTHING, LocatedCase, Suite
 from classifiers import Scorer, Scores
 
@@ -73,8 +74,8 @@ def run_suites(suites: Sequence[Suite], scorer: Scorer) -> list[CaseResult]:
     for (suite, located), scores in zip(work, scored, strict=True):
         case = located.case
         facts = facts_for(suite.policy, case.conversation(), case.request.model, case.request.tenant, case.request.stream)
-        values = policy_variables(scores, scorer.thresholds, facts, case.attempt)
-        verdict = decide(suite.policy, values)
+        values = policy_values(scores, scorer.thresholds, facts, case.attempt)
+        verdict = evaluate(suite.policy, values)
         results.append(CaseResult(suite, located, scores, values, verdict, _failures(case.expect, verdict)))
     return results
 

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.policy.errors import PolicyError, PolicyProblem
-from app.policy.loader import LoadedPolicy, _dotted, _line_for, _line_map, load_policy_file, policy_files, schema_problems
+from app.policy.loader import LoadedPolicy, dotted, line_for, line_map, load_policy_file, policy_files, schema_problems
 from app.policy.model import Action
 from classifiers.inputs import ConversationError, view_of
 
@@ -97,7 +97,7 @@ def _case(raw: Any, file: str, lines: dict, where: tuple[Any, ...], problems: li
     except ValidationError as exc:
         problems.extend(_schema_problems(exc, file, lines, where))
         return None
-    return LocatedCase(case, file, _line_for(lines, where), _dotted(where))
+    return LocatedCase(case, file, line_for(lines, where), dotted(where))
 
 
 def load_suite_file(path: Path, problems: list[PolicyProblem]) -> tuple[SuiteFile | None, list[LocatedCase]]:
@@ -117,7 +117,7 @@ def load_suite_file(path: Path, problems: list[PolicyProblem]) -> tuple[SuiteFil
         problems.append(PolicyProblem(file, 1, "policy_test_error", "", "expected a mapping with 'cases' (and optionally 'policy')"))
         return None, []
     lines: dict = {}
-    _line_map(node, (), lines, problems, file)
+    line_map(node, (), lines, problems, file)
     header = {k: v for k, v in data.items() if k != "cases"}
     raw_cases = data.get("cases")
     try:
@@ -126,7 +126,7 @@ def load_suite_file(path: Path, problems: list[PolicyProblem]) -> tuple[SuiteFil
         problems.extend(_schema_problems(exc, file, lines))
         suite = None
     if not isinstance(raw_cases, list) or not raw_cases:
-        problems.append(PolicyProblem(file, _line_for(lines, ("cases",)), "policy_test_error", "cases",
+        problems.append(PolicyProblem(file, line_for(lines, ("cases",)), "policy_test_error", "cases",
                                       "expected a non-empty list of test cases"))
         return suite, []
     located = [c for i, raw in enumerate(raw_cases) if (c := _case(raw, file, lines, ("cases", i), problems))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,7 @@ def split_dev(examples: list[Example], fraction: float, seed: int) -> tuple[list
     return [e for e in examples if e.group not in dev_groups], [e for e in examples if e.group in dev_groups]
 
 
-_TRAILING_QUESTION = __import__("re").compile(r"(?<=[.!])\s+[^.!?]*\?\s*$")
-REPLY_LABEL_NAMES = ("pacification", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
+_TRAILING_QUESTION = re.compile(r"(?<=[.!])\s+[^.!?]*\?\s*$")
 
 
 def punctuation_augmented(examples: list[Example], share: float, seed: int) -> list[Example]:
@@ -87,7 +87,7 @@ def punctuation_augmented(examples: list[Example], share: float, seed: int) -> l
     rng = random.Random(seed)
     extra = []
     for e in examples:
-        positive = any(e.labels[n] for n in REPLY_LABEL_NAMES)
+        positive = any(e.labels[n] for n in REPLY_LABELS)
         if rng.random() >= share:
             continue
         if positive and "!" in e.reply:

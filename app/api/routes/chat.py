@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.api.request_body import parse, read_json, tenant_of
-from app.audit import audit_record, decision_headers
+from app.audit import decision_headers, record_decision
 from app.errors import GuardError, UpstreamFailure, error_response
-from app.guard import Decision
 from app.openai.protocol import ChatCompletionRequest, choice_text
 from app.policy.engine import RequestFacts
 from app.services import Services, services
@@ -23,25 +20,6 @@ from classifiers import PreparedContext
 from classifiers.inputs import ConversationError, view_of
 
 router = APIRouter(tags=["chat"])
-log = logging.getLogger("heedful.requests")
-
-
-def count_failure(svc: Services, error: UpstreamFailure) -> None:
-    if error.status >= 500:
-        svc.metrics.failures.labels("upstream_timeout" if error.status == 504 else "upstream_error").inc()
-
-
-async def record(svc: Services, decision: Decision, facts: RequestFacts, request_id: str, messages: list[dict[str, Any]],
-                 stream: bool, added_seconds: float) -> None:
-    svc.metrics.requests.labels(decision.policy.name, decision.rule, decision.action, str(stream).lower()).inc()
-    svc.metrics.added_latency.labels(decision.policy.name, str(stream).lower()).observe(added_seconds)
-    if decision.scores is not None:
-        for label in ("pacification", "sycophancy", "rushed_advice"):
-            svc.metrics.score.labels(label).observe(decision.scores.reply[label])
-    record_ = audit_record(decision, facts, request_id, messages, stream)
-    await svc.store.append_audit(record_, decision.review)
-    log.info("guarded reply", extra={k: record_[k] for k in ("request_id", "policy", "policy_version", "tenant", "model",
-                                                           "rule", "action", "outcome", "attempts", "latency_ms", "failure")})
 
 
 @router.post("/v1/chat/completions")
@@ -52,7 +30,7 @@ async def chat_completions(request: Request) -> Response:
         return await _chat(request, svc)
     except GuardError as error:
         if isinstance(error, UpstreamFailure):
-            count_failure(svc, error)
+            svc.metrics.count_upstream_failure(error.status)
         return error_response(error)
     finally:
         svc.metrics.in_flight.dec()
@@ -80,7 +58,7 @@ async def _chat(request: Request, svc: Services) -> Response:
         if (chat.n or 1) > 1:
             prepared.cancel()
             return await _unguarded(svc, chat, authorization, request_id, skipped="stream_with_n")
-        return await guarded_stream(svc, policy, chat, facts, prepared, authorization, request_id, record)
+        return await guarded_stream(svc, policy, chat, messages, facts, prepared, authorization, request_id)
     upstream_start = time.perf_counter()
     try:
         response = await svc.upstream.chat(chat.upstream_body(), authorization)
@@ -95,7 +73,7 @@ async def _chat(request: Request, svc: Services) -> Response:
         if draft is None:
             headers.setdefault("x-heedful-outcome", "skipped_tool_call")
             continue
-        decision = await svc.guard.decide(policy, chat, facts, prepared, draft, authorization)
+        decision = await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization)
         decision.upstream_seconds = upstream_seconds
         if decision.text != draft:
             choice["message"]["content"] = decision.text
@@ -106,7 +84,7 @@ async def _chat(request: Request, svc: Services) -> Response:
         if index == 0:
             headers = decision_headers(decision, request_id)
         added = time.perf_counter() - started - upstream_seconds
-        await record(svc, decision, facts, request_id, messages, False, added)
+        await record_decision(svc, decision, facts, request_id, messages, False, added)
     if not prepared.done():
         prepared.cancel()
     return JSONResponse(response, headers=headers)
@@ -114,9 +92,9 @@ async def _chat(request: Request, svc: Services) -> Response:
 
 async def _unguarded(svc: Services, chat: ChatCompletionRequest, authorization: str | None, request_id: str,
                      skipped: str = "guard_disabled") -> Response:
-    headers = {"x-heedful-request-id": request_id, "x-heedful-outcome": f"skipped_{skipped}".replace("skipped_skipped", "skipped")}
+    headers = {"x-heedful-request-id": request_id, "x-heedful-outcome": f"skipped_{skipped}"}
     if chat.stream:
         chunks = await svc.upstream.stream_chat(chat.upstream_body(), authorization)
-        return StreamingResponse(passthrough_stream(chunks), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(passthrough_stream(chunks, svc.metrics), media_type="text/event-stream", headers=headers)
     response = await svc.upstream.chat(chat.upstream_body(), authorization)
     return JSONResponse(response, headers=headers)

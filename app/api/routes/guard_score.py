@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from app.api.request_body import parse, read_json, tenant_of
 from app.errors import GuardError, InvalidRequest, error_response
 from app.openai.protocol import GuardScoreRequest
-from app.policy.engine import RequestFacts, evaluate, variables
+from app.policy.engine import RequestFacts, evaluate, policy_values
 from app.services import services
 from classifiers.inputs import ConversationError
 
@@ -31,15 +31,15 @@ async def score(request: Request) -> JSONResponse:
         if policy is None:
             raise InvalidRequest(f"no policy named {body.policy!r}", param="policy", code="unknown_policy")
         facts = RequestFacts(body.model, tenant, False, sum(1 for m in messages if m["role"] == "user"))
-        flags = scores.flags + svc.scoring.context_flags(prepared)
-        verdict = evaluate(policy, variables(scores.reply, scores.context, facts, 0, flags))
+        values = policy_values(scores, svc.scoring.thresholds, facts, 0)
+        verdict = evaluate(policy, values)
     except GuardError as error:
         return error_response(error)
     return JSONResponse({
         "scores": {k: scores.reply[k] for k in ("pacification", "sycophancy", "rushed_advice")},
         "sub_scores": {k: scores.reply[k] for k in ("sycophancy_epistemic", "sycophancy_social")},
         "context": scores.context,
-        "flags": flags,
+        "flags": values["flags"],
         "thresholds": svc.scoring.thresholds,
         "policy": {"name": policy.name, "version": policy.version, "mode": policy.document.spec.mode},
         "rule": verdict.rule_name,

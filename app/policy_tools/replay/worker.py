@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.policy.loader import LoadedPolicy, parse_policy
-from app.policy_tools.outcome import decide, facts_for, policy_variables
+from app.policy.cel_env import CONTEXT_FIELDS, REPLY_FIELDS
+from app.policy.engine import evaluate, policy_values
+from app.policy_tools.outcome import facts_for
 from classifiers import ConversationError, Scorer
 from classifiers.inputs import message_text, view_of
 
 SNIPPET = 240
-SCORE_NAMES = ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
-CONTEXT_NAMES = ("distress", "crisis", "advice_requested")
+SCORE_NAMES = REPLY_FIELDS
+CONTEXT_NAMES = CONTEXT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,8 @@ class ReplayWorker:
         for (number, (item_id, messages, reply, model, tenant)), scores in zip(good, scored, strict=True):
             decisions = []
             for policy in self.policies:
-                values = policy_variables(scores, self.scorer.thresholds, facts_for(policy, messages, model, tenant))
-                verdict = decide(policy, values)
+                values = policy_values(scores, self.scorer.thresholds, facts_for(policy, messages, model, tenant), 0)
+                verdict = evaluate(policy, values)
                 decisions.append((verdict.rule_name, verdict.action.value))
             user = message_text(messages[-1].get("content"))
             values_out = tuple(scores.reply[n] for n in SCORE_NAMES) + tuple(scores.context.get(n, 0.0) for n in CONTEXT_NAMES)
