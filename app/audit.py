@@ -9,6 +9,7 @@ from typing import Any
 from app.guard import Decision
 from app.policy.engine import RequestFacts
 from app.services import Services
+from classifiers.labels import HEADLINE_SCORES
 
 log = logging.getLogger("heedful.requests")
 _LOGGED = ("request_id", "policy", "policy_version", "tenant", "model", "rule", "action", "outcome", "attempts", "latency_ms",
@@ -24,6 +25,7 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
         "x-heedful-request-id": request_id,
         "x-heedful-policy": decision.policy.name,
         "x-heedful-policy-version": decision.policy.version,
+        "x-heedful-policy-revision": decision.policy.revision,
         "x-heedful-mode": decision.policy.document.spec.mode,
         "x-heedful-rule": decision.rule,
         "x-heedful-action": decision.action,
@@ -31,13 +33,20 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
         "x-heedful-attempts": str(decision.attempts),
     }
     if decision.scores is not None:
-        headers["x-heedful-scores"] = _compact({k: decision.scores.reply[k] for k in ("pacification", "sycophancy", "rushed_advice")})
+        headers["x-heedful-scores"] = _compact({k: decision.scores.reply[k] for k in HEADLINE_SCORES})
         headers["x-heedful-context"] = _compact(decision.scores.context)
+    if decision.also:
+        headers["x-heedful-also"] = ",".join(decision.also)
     if decision.failure:
         headers["x-heedful-failure"] = decision.failure.split(":")[0]
     if decision.would_return is not None:
         headers["x-heedful-shadow"] = "would-change"
     return headers
+
+
+_STANDARD_KEYS = frozenset({"ts", "request_id", "policy", "policy_version", "policy_revision", "mode", "model", "tenant", "stream", "rule",
+                            "action", "outcome", "attempts", "scores", "context", "failure", "latency_ms", "changed",
+                            "escalated", "also"})
 
 
 def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messages: list[dict[str, Any]],
@@ -48,6 +57,7 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         "request_id": request_id,
         "policy": decision.policy.name,
         "policy_version": decision.policy.version,
+        "policy_revision": decision.policy.revision,
         "mode": spec.mode,
         "model": facts.model,
         "tenant": facts.tenant,
@@ -62,7 +72,9 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         "latency_ms": {"guard": round(decision.guard_seconds * 1000, 2), "upstream": round(decision.upstream_seconds * 1000, 2)},
         "changed": decision.changed or decision.would_return is not None,
         "escalated": decision.review,
-    } | decision.extra
+    } | {k: v for k, v in decision.extra.items() if k not in _STANDARD_KEYS}
+    if decision.also:
+        record["also"] = list(decision.also)
     if spec.audit.include_texts:
         record["messages"] = messages
         record["reply"] = decision.draft
@@ -78,7 +90,7 @@ async def record_decision(svc: Services, decision: Decision, facts: RequestFacts
     svc.metrics.requests.labels(decision.policy.name, decision.rule, decision.action, str(stream).lower()).inc()
     svc.metrics.added_latency.labels(decision.policy.name, str(stream).lower()).observe(added_seconds)
     if decision.scores is not None:
-        for label in ("pacification", "sycophancy", "rushed_advice"):
+        for label in HEADLINE_SCORES:
             svc.metrics.score.labels(label).observe(decision.scores.reply[label])
     record = audit_record(decision, facts, request_id, messages, stream)
     await svc.store.append_audit(record, decision.review)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(0.05, gt=0, description="Per-operation Redis timeout; past it the request goes on without Redis.")
     policy_poll_s: float = Field(1.0, gt=0)
     guard_enabled: bool = Field(True, description="False turns the proxy into a plain pass-through (kill switch).")
+    stream_upstream: bool = Field(True, description="Answer plain-text JSON requests from an upstream stream, so the draft "
+                                  "is read while it is written (the guard's work after the last token stays one window). "
+                                  "Turn off for upstreams that cannot stream.")
     tenant_header: str = "x-heedful-tenant"
     tenant_keys: dict[str, str] = Field(default_factory=dict, description="API key -> tenant name, as JSON.")
 

@@ -24,6 +24,7 @@ from app.scoring import ScoringService
 from app.store import Store
 from app.upstream import Upstream
 from classifiers import SCORE_LABELS, PreparedContext, Scores
+from classifiers.encoder import WindowCache
 
 log = logging.getLogger("heedful.guard")
 
@@ -57,6 +58,7 @@ class Decision:
     upstream_seconds: float = 0.0
     prefix: str = ""  # fixed text placed before the draft (streaming sends it first)
     suffix: str = ""
+    also: tuple[str, ...] = ()  # additive rules (`continue: true`) applied besides the deciding rule
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,6 +79,7 @@ class Guard:
         prepared: Awaitable[PreparedContext],
         draft: str,
         authorization: str | None,
+        window_cache: WindowCache | None = None,
     ) -> Decision:
         spec = policy.document.spec
         started = time.perf_counter()
@@ -84,7 +87,10 @@ class Guard:
         timeout = spec.limits.scoring_timeout_ms / 1000
         try:
             context = await asyncio.wait_for(asyncio.shield(prepared), timeout)
-            scores = (await asyncio.wait_for(self.scoring.score(messages, context, [draft]), timeout))[0]
+            # One bound for the whole scoring step: the context is usually ready (it ran while the model wrote), so the
+            # time left after waiting for it is what the reply may take.
+            remaining = max(timeout - (time.perf_counter() - started), 0.001)
+            scores = (await asyncio.wait_for(self.scoring.score(messages, context, [draft], window_cache), remaining))[0]
         except (TimeoutError, asyncio.TimeoutError):
             return self._failed(decision, "scoring_timeout", started)
         except Exception as exc:  # any scorer fault is handled by the policy's failure mode, never lost
@@ -96,7 +102,7 @@ class Guard:
         final = Candidate(draft, scores, verdict)
         if verdict.action in REPAIR_ACTIONS:
             final = await self._repair(policy, request, messages, facts, context, final, authorization, decision, started)
-        self._apply(decision, final)
+        self._apply(decision, final, verdict.also)
         if spec.mode == "shadow" and decision.text != draft:
             decision.would_return, decision.text = decision.text, draft
             decision.prefix = decision.suffix = ""
@@ -199,26 +205,31 @@ class Guard:
         self.metrics.upstream_seconds.observe(time.perf_counter() - start)
         return [t for c in response.get("choices", []) if (t := choice_text(c))]
 
-    def _apply(self, decision: Decision, final: Candidate) -> None:
-        """Apply the settled draft's own non-repair action (append, prepend, replace, annotate, escalate)."""
-        decision.text = final.text
+    def _apply(self, decision: Decision, final: Candidate, also: tuple[Rule, ...]) -> None:
+        """Apply the additive rules that continued (crisis resources, say) and the settled draft's own non-repair action
+        (append, prepend, replace, annotate, escalate): fixed texts go around the body, whatever repaired it."""
         if final.scores is not decision.scores:
             decision.extra["final_scores"] = final.scores.reply
-        rule = final.verdict.rule
+        rules = [*also, *([final.verdict.rule] if final.verdict.rule is not None else [])]
+        decision.also = tuple(rule.name for rule in also)
+        body, prefix, suffix = final.text, "", ""
+        for rule in rules:
+            if rule.action == Action.append and rule.text:
+                suffix += "\n\n" + rule.text
+            elif rule.action == Action.prepend and rule.text:
+                prefix += rule.text + "\n\n"
+            elif rule.action == Action.replace and rule.text:
+                body = rule.text
+            elif rule.action == Action.escalate:
+                decision.review = True
+        decision.prefix, decision.suffix = prefix, suffix
+        # Resources placed by a continuing rule are never removed, even by a replacement.
+        decision.text = prefix + body + suffix
+        rule = final.verdict.rule if final.verdict.rule is not None else (also[-1] if also else None)
         if rule is None:
             return
         if decision.outcome == "passed":
             decision.outcome = {"annotate": "annotated", "escalate": "escalated", "append": "appended",
                                 "prepend": "prepended", "replace": "replaced", "allow": "passed"}[rule.action.value]
-        else:
+        elif final.verdict.rule is not None:
             decision.extra["then"] = f"{rule.name}:{rule.action.value}"
-        if rule.action == Action.append and rule.text:
-            decision.suffix = "\n\n" + rule.text
-            decision.text = final.text + decision.suffix
-        elif rule.action == Action.prepend and rule.text:
-            decision.prefix = rule.text + "\n\n"
-            decision.text = decision.prefix + final.text
-        elif rule.action == Action.replace and rule.text:
-            decision.text = rule.text
-        elif rule.action == Action.escalate:
-            decision.review = True

@@ -21,10 +21,11 @@ from app.errors import UpstreamFailure
 from app.guard import Decision
 from app.metrics import Metrics
 from app.openai.protocol import ChatCompletionRequest
-from app.policy.engine import RequestFacts
+from app.policy.engine import RequestFacts, leading_prefix_rules, policy_values
 from app.policy.loader import LoadedPolicy
 from app.services import Services
-from classifiers import PreparedContext
+from classifiers import PreparedContext, Scores
+from classifiers.labels import REPLY_SCORES
 
 DONE = b"data: [DONE]\n\n"
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|\n\s*\n")
@@ -77,57 +78,132 @@ async def guarded_stream(svc: Services, policy: LoadedPolicy, chat: ChatCompleti
         prepared.cancel()
         raise
     upstream = chunks.__aiter__()
-    held: list[dict[str, Any]] = []
-    window, tool_call = "", False
-    try:
-        while True:
+    early = await _early_prefix(svc, policy, facts, prepared)
+    if early:
+        # Crisis resources go out now, before the draft is read; the body follows under the usual holdback. The decision
+        # is not known yet, so the headers carry only what is: the rest is in the audit record.
+        headers = {"x-heedful-request-id": request_id, "x-heedful-policy": policy.name,
+                   "x-heedful-policy-version": policy.version, "x-heedful-policy-revision": policy.revision,
+                   "x-heedful-mode": policy.document.spec.mode,
+                   "x-heedful-also": ",".join(rule.name for rule in early), "x-heedful-holdback": _holdback_name(holdback)}
+        prefix = "".join(rule.text + "\n\n" for rule in early if rule.text)
+
+        async def early_body() -> AsyncIterator[bytes]:
+            yield sse(_chunk({}, chat, {"role": "assistant", "content": prefix}))
             try:
-                chunk = await upstream.__anext__()
-            except StopAsyncIteration:
-                break
-            held.append(chunk)
-            delta = _delta(chunk)
-            if delta.get("tool_calls") or delta.get("function_call"):
-                tool_call = True
-                break
-            window += delta.get("content") or ""
-            if not holdback.whole and holdback.sentences and sentences_in(window) >= holdback.sentences:
-                break
+                held, window, tool_call = await _hold(upstream, holdback)
+            except UpstreamFailure as error:
+                prepared.cancel()
+                svc.metrics.count_upstream_failure(error.status)
+                yield sse(error.body())
+                return
+            async for part in _after_holdback(svc, policy, chat, messages, facts, prepared, authorization, request_id,
+                                              started, upstream, held, window, tool_call, sent_prefix=prefix):
+                yield part
+
+        return StreamingResponse(early_body(), media_type="text/event-stream", headers=headers)
+    try:
+        held, window, tool_call = await _hold(upstream, holdback)
     except UpstreamFailure:
         prepared.cancel()
         raise
-    waited_upstream = time.perf_counter() - started
-    svc.metrics.upstream_seconds.observe(waited_upstream)
-    template = held[0] if held else {}
     if tool_call:
         prepared.cancel()
         headers = {"x-heedful-request-id": request_id, "x-heedful-outcome": "skipped_tool_call"}
         return StreamingResponse(_release(held, upstream, "", [], chat, svc.metrics), media_type="text/event-stream",
                                  headers=headers)
+    waited_upstream = time.perf_counter() - started
     decision = await svc.guard.decide(policy, chat, facts, messages, prepared, window, authorization)
+    headers = decision_headers(decision, request_id)
+    headers["x-heedful-holdback"] = _holdback_name(holdback)
+    body = _after_decision(svc, decision, chat, messages, facts, prepared, request_id, started, waited_upstream, upstream,
+                           held, window, sent_prefix="")
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+def _holdback_name(holdback: Any) -> str:
+    return "whole" if holdback.whole else f"{holdback.sentences} sentences"
+
+
+async def _early_prefix(svc: Services, policy: LoadedPolicy, facts: RequestFacts,
+                        prepared: asyncio.Task[PreparedContext]) -> tuple[Any, ...]:
+    """The leading continuing prepend rules (crisis resources) that hold on the context alone, once it is scored. The
+    context pass runs while the model starts writing, so this rarely waits; on a scoring fault nothing is sent early
+    and the usual path (with its failure mode) decides."""
+    if not any(rule.continue_ for rule in policy.document.spec.rules[:1]):
+        return ()
+    try:
+        context = await asyncio.wait_for(asyncio.shield(prepared), policy.document.spec.limits.scoring_timeout_ms / 1000)
+        zero = dict.fromkeys(REPLY_SCORES, 0.0)
+        values = policy_values(Scores(zero, dict(context.signals)), svc.scoring.thresholds, facts, 0)
+        return leading_prefix_rules(policy, values)
+    except Exception:  # noqa: BLE001 - the normal path will record the fault under the policy's failure mode
+        return ()
+
+
+async def _hold(upstream: AsyncIterator[dict[str, Any]], holdback: Any) -> tuple[list[dict[str, Any]], str, bool]:
+    """Read the upstream stream until the holdback is satisfied (or a tool call shows): the held chunks and their text."""
+    held: list[dict[str, Any]] = []
+    window = ""
+    while True:
+        try:
+            chunk = await upstream.__anext__()
+        except StopAsyncIteration:
+            break
+        held.append(chunk)
+        delta = _delta(chunk)
+        if delta.get("tool_calls") or delta.get("function_call"):
+            return held, window, True
+        window += delta.get("content") or ""
+        if not holdback.whole and holdback.sentences and sentences_in(window) >= holdback.sentences:
+            break
+    return held, window, False
+
+
+async def _after_holdback(svc: Services, policy: LoadedPolicy, chat: ChatCompletionRequest, messages: list[dict[str, Any]],
+                          facts: RequestFacts, prepared: asyncio.Task[PreparedContext], authorization: str | None,
+                          request_id: str, started: float, upstream: AsyncIterator[dict[str, Any]],
+                          held: list[dict[str, Any]], window: str, tool_call: bool, sent_prefix: str) -> AsyncIterator[bytes]:
+    if tool_call:
+        prepared.cancel()
+        async for part in _release(held, upstream, "", [], chat, svc.metrics):
+            yield part
+        return
+    waited_upstream = time.perf_counter() - started
+    decision = await svc.guard.decide(policy, chat, facts, messages, prepared, window, authorization)
+    async for part in _after_decision(svc, decision, chat, messages, facts, prepared, request_id, started, waited_upstream,
+                                      upstream, held, window, sent_prefix):
+        yield part
+
+
+async def _after_decision(svc: Services, decision: Decision, chat: ChatCompletionRequest, messages: list[dict[str, Any]],
+                          facts: RequestFacts, prepared: asyncio.Task[PreparedContext], request_id: str, started: float,
+                          waited_upstream: float, upstream: AsyncIterator[dict[str, Any]], held: list[dict[str, Any]],
+                          window: str, sent_prefix: str) -> AsyncIterator[bytes]:
+    """Stream what the decision settled: the held chunks and the rest of the upstream, or the repaired text. A prefix
+    already sent early is not sent again."""
+    svc.metrics.upstream_seconds.observe(waited_upstream)
     decision.upstream_seconds = waited_upstream
     added = time.perf_counter() - started - waited_upstream
-    headers = decision_headers(decision, request_id)
-    headers["x-heedful-holdback"] = "whole" if holdback.whole else f"{holdback.sentences} sentences"
+    template = held[0] if held else {}
     keeps_original = decision.prefix + window + decision.suffix == decision.text
-
-    async def body() -> AsyncIterator[bytes]:
-        if not keeps_original:
-            await upstream.aclose()
-            for index, piece in enumerate(_PIECE.findall(decision.text)):
-                yield sse(_chunk(template, chat, {"role": "assistant", "content": piece} if index == 0 else {"content": piece}))
-            yield sse(_chunk(template, chat, {}, "stop"))
-            yield DONE
-            svc.spawn(record_decision(svc, decision, facts, request_id, messages, True, added))
-            return
-        if decision.prefix:
-            yield sse(_chunk(template, chat, {"role": "assistant", "content": decision.prefix}))
-        full: list[str] = []
-        async for part in _release(held, upstream, decision.suffix, full, chat, svc.metrics):
-            yield part
-        svc.spawn(_audit_whole(svc, decision, "".join(full), prepared, facts, request_id, messages, added))
-
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    if not keeps_original:
+        await upstream.aclose()  # type: ignore[attr-defined]
+        text = decision.text[len(sent_prefix):] if sent_prefix and decision.text.startswith(sent_prefix) else decision.text
+        for index, piece in enumerate(_PIECE.findall(text)):
+            first = index == 0 and not sent_prefix
+            yield sse(_chunk(template, chat, {"role": "assistant", "content": piece} if first else {"content": piece}))
+        yield sse(_chunk(template, chat, {}, "stop"))
+        yield DONE
+        svc.spawn(record_decision(svc, decision, facts, request_id, messages, True, added))
+        return
+    if decision.prefix and decision.prefix != sent_prefix:
+        yield sse(_chunk(template, chat, {"role": "assistant", "content": decision.prefix[len(sent_prefix):]
+                                          if decision.prefix.startswith(sent_prefix) else decision.prefix}))
+    full: list[str] = []
+    async for part in _release(held, upstream, decision.suffix, full, chat, svc.metrics):
+        yield part
+    svc.spawn(_audit_whole(svc, decision, "".join(full), prepared, facts, request_id, messages, added))
 
 
 async def _release(held: list[dict[str, Any]], upstream: AsyncIterator[dict[str, Any]], suffix: str, full: list[str],

@@ -4,7 +4,9 @@
 
 "Waits for the draft" is Scorer.score_reply on a context prepared beforehand (the proxy prepares it while the upstream
 generates); "from scratch" is prepare + score_reply. Replies are measured at 32, 64 and 128 tokens in conversations of 1
-to 50 turns; the inputs are capped, so length beyond the caps should not matter.
+to 50 turns. Whole replies are read in windows, so long replies (100 to 400 words) are measured two ways: all windows
+after the draft (an upstream that cannot stream), and the work after the last token when the windows are read while the
+draft is written (classifiers.reading.ReplyReader, what the proxy does).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from classifiers import Scorer  # noqa: E402
+from classifiers import ReplyReader, Scorer  # noqa: E402
 
 SENTENCE = "It sounds like the move took more out of you than you expected, and the quiet evenings are the hardest part. "
 
@@ -97,6 +99,29 @@ def main() -> None:
                 scratch.append(time.perf_counter() - t)
             after_all += after
             rows.append(f"| {turns} | {tokens} | {pct(after, 50):.1f} | {pct(after, 99):.1f} | {pct(scratch, 50):.1f} | {pct(scratch, 99):.1f} |")
+    long_rows = ["| reply words | windows | all windows after the draft p50 ms | p99 ms | "
+                 "after the last token, read while written p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+    after_last_all: list[float] = []
+    messages = conversation(5)
+    prepared = scorer.prepare(messages)
+    for words in (100, 200, 400):
+        reply = " ".join((SENTENCE * (words // 20 + 2)).split()[:words])
+        windows = len(scorer._encoder.reply_windows([prepared.view], [reply])[0])
+        whole, after_last = [], []
+        for _ in range(max(args.repeats // 4, 10)):
+            t = time.perf_counter()
+            scorer.score_reply(prepared, reply)
+            whole.append(time.perf_counter() - t)
+            reader = ReplyReader(scorer, prepared)
+            sentences = reply.split(". ")
+            for end in range(1, len(sentences)):
+                reader.feed(". ".join(sentences[:end]) + ".")
+            t = time.perf_counter()
+            reader.finish(reply)
+            after_last.append(time.perf_counter() - t)
+        after_last_all += after_last
+        long_rows.append(f"| {words} | {windows} | {pct(whole, 50):.1f} | {pct(whole, 99):.1f} | "
+                         f"{pct(after_last, 50):.1f} | {pct(after_last, 99):.1f} |")
     _, rss_peak = rss_mib()
     inner, outer = cold_start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,9 +129,11 @@ def main() -> None:
     text = "\n".join([
         "# Scoring benchmark", "",
         f"`.venv/bin/python bench/scoring_bench.py --repeats {args.repeats}`, onnxruntime with 1 intra-op thread, "
-        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.", "", *rows, "",
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.", "", *rows, "", "Long replies, read whole (5-turn conversation):",
+        "", *long_rows, "",
         f"All reply sizes and conversation lengths together, after the draft: p50 {pct(after_all, 50):.1f} ms, "
-        f"p99 {pct(after_all, 99):.1f} ms.",
+        f"p99 {pct(after_all, 99):.1f} ms. Long replies read while written, after the last token: p50 "
+        f"{pct(after_last_all, 50):.1f} ms, p99 {pct(after_last_all, 99):.1f} ms.",
         f"RSS with the model loaded: {rss_loaded:.0f} MiB (peak during the run {rss_peak:.0f} MiB).",
         f"Cold start to first score: {inner * 1000:.0f} ms from import (process start included: {outer * 1000:.0f} ms).",
         f"`heedful score` on 1,000 lines (2 threads, process start included): {batch:.1f} s.", ""])

@@ -2,6 +2,7 @@
 
 from classifiers.artifacts import DEFAULT_MODEL_DIR, ModelFilesError
 from classifiers.inputs import ConversationError
+from classifiers.reading import ReplyReader
 from classifiers.runtime import SCORE_LABELS, PreparedContext, Scorer, Scores
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "ConversationError",
     "ModelFilesError",
     "PreparedContext",
+    "ReplyReader",
     "Scorer",
     "Scores",
 ]

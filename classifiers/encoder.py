@@ -5,6 +5,7 @@ The session is the shipped multi-task model (logits) or, for the frozen variant,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -23,8 +24,15 @@ from classifiers.inputs import (
 )
 
 EMBEDDING_DIM = 384
+# A window's token ids (header included) -> the model's outputs for it.
+WindowCache = dict[tuple[int, ...], np.ndarray]
 # Tokenising a huge string is linear but not free; nothing past this many characters can reach a capped pass.
 _MAX_CHARS = 8000
+# A reply is read in windows up to this many (about 1,300 words); past that only the head is read.
+MAX_REPLY_WINDOWS = 16
+_REPLY_MAX_CHARS = 16000
+# Windows end at a sentence end or a line break where one falls inside the window's room.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|\n")
 
 
 def _session(path: Path, threads: int, arena: bool = True) -> ort.InferenceSession:
@@ -95,27 +103,83 @@ class Encoder:
         return rows
 
     def joint_ids(self, views: Sequence[ConversationView], replies: Sequence[str]) -> list[tuple[list[int], list[int]]]:
-        """The fine-tuned reply pass: [CLS] previous-answer tail [SEP] user tail [SEP] reply head [SEP]."""
+        """The reply pass over each reply's first window only: [CLS] previous-answer tail [SEP] user tail [SEP] head [SEP]."""
+        return [windows[0] for windows in self.reply_windows(views, replies)]
+
+    def reply_windows(self, views: Sequence[ConversationView], replies: Sequence[str]) -> list[list[tuple[list[int], list[int]]]]:
+        """Every reply read whole, as windows of consecutive sentences, each under the same conversation header:
+        [CLS] previous-answer tail [SEP] user tail [SEP] window [SEP] (<= REPLY_PASS_TOKENS). A failure late in a long
+        draft lands in a window of its own instead of past the cap."""
         previous = self._ids([v.previous_assistant for v in views])
         users = self._ids([v.last_user for v in views])
-        answers = self._ids(replies)
-        rows = []
-        for prev, user, reply in zip(previous, users, answers, strict=True):
+        out = []
+        for prev, user, reply in zip(previous, users, replies, strict=True):
             prev = prev[-REPLY_PASS_PREVIOUS_TOKENS:] if prev else []
             user = user[-REPLY_PASS_USER_TOKENS:] if user else []
             head = [self._cls, *prev, self._sep, *user, self._sep] if prev else [self._cls, *user, self._sep]
-            reply = reply[: REPLY_PASS_TOKENS - len(head) - 1]
-            rows.append(([*head, *reply, self._sep], [0] * len(head) + [1] * (len(reply) + 1)))
-        return rows
+            room = REPLY_PASS_TOKENS - len(head) - 1
+            out.append([([*head, *piece, self._sep], [0] * len(head) + [1] * (len(piece) + 1))
+                        for piece, _ in self._windows(reply, room)])
+        return out
+
+    def whole_reply_outputs(self, views: Sequence[ConversationView], replies: Sequence[str], width_out: int,
+                            caches: Sequence[WindowCache | None] | None = None) -> np.ndarray:
+        """The model's outputs for each whole reply: every window is run and each output takes its highest window.
+
+        `caches` (one per reply, or None) map a window's token ids to its outputs: windows scored while the reply was
+        still being written are not run again. Rows run alone, so a cached window's outputs are exactly what running it
+        now would give."""
+        per_reply = self.reply_windows(views, replies)
+        known: WindowCache = {}
+        for cache in caches or ():
+            known.update(cache or {})
+        missing = list({tuple(ids): (ids, types) for rows in per_reply for ids, types in rows
+                        if tuple(ids) not in known}.values())
+        if missing:
+            for row, out in zip(missing, self.embed(missing, width_out=width_out), strict=True):
+                known[tuple(row[0])] = out
+        return np.stack([np.max([known[tuple(ids)] for ids, _ in rows], axis=0) for rows in per_reply])
+
+    def window_starts(self, view: ConversationView, reply: str) -> list[int]:
+        """The character offset in `reply` where each of its windows starts (training labels late failures by it)."""
+        header = self.reply_windows([view], [""])[0][0][0]
+        return [start for _, start in self._windows(reply, REPLY_PASS_TOKENS - len(header))]
+
+    def _windows(self, reply: str, room: int) -> list[tuple[list[int], int]]:
+        """Token windows of the reply with the character offset each starts at."""
+        text = reply[:_REPLY_MAX_CHARS]
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        ids = encoding.ids
+        starts = [start for start, _ in encoding.offsets]
+        ends = sorted({m.end() for m in _SENTENCE_END.finditer(text)})
+        # Token index after which a sentence has ended: the count of tokens that start before the sentence's end.
+        cuts, t = [], 0
+        for end in ends:
+            while t < len(starts) and starts[t] < end:
+                t += 1
+            if not cuts or cuts[-1] != t:
+                cuts.append(t)
+        windows: list[tuple[list[int], int]] = []
+        start = 0
+        while start < len(ids) and len(windows) < MAX_REPLY_WINDOWS:
+            fitting = [c for c in cuts if start < c <= start + room]
+            stop = fitting[-1] if fitting and start + room < len(ids) else min(start + room, len(ids))
+            windows.append((ids[start:stop], encoding.offsets[start][0]))
+            start = stop
+        return windows or [([], 0)]
 
     def session(self, path: Path, threads: int = 1) -> ort.InferenceSession:
         """A small head over this encoder's outputs (the frozen variant)."""
         return _session(path, threads)
 
-    def embed(self, rows: Sequence[tuple[list[int], list[int]]], batch_size: int = 32,
+    def embed(self, rows: Sequence[tuple[list[int], list[int]]], batch_size: int = 1,
               session: ort.InferenceSession | None = None, width_out: int = EMBEDDING_DIM) -> np.ndarray:
-        """Run token rows through the encoder (or another session over the same inputs), batching rows of similar
-        length together to waste little on padding."""
+        """Run token rows through the encoder (or another session over the same inputs).
+
+        The default runs each row alone and unpadded: the int8 model quantises activations dynamically over the whole
+        input tensor, so a row's score would otherwise depend on the other rows and the padding in its batch. Larger
+        batches (rows of similar length together) are for training-time feature extraction only.
+        """
         session = session or self._session
         out = np.zeros((len(rows), width_out), np.float32)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-REPLY_LABELS = ("pacification", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
-CONTEXT_LABELS = ("distress", "crisis", "advice_requested")
+from classifiers.labels import CONTEXT_OUTPUTS as CONTEXT_LABELS
+from classifiers.labels import REPLY_OUTPUTS as REPLY_LABELS
+
+__all__ = ["CONTEXT_LABELS", "REPLY_LABELS", "context_features", "reply_features"]
 
 
 def reply_features(reply_pass: np.ndarray, context: np.ndarray, previous: np.ndarray, has_previous: np.ndarray) -> np.ndarray:

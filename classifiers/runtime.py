@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +13,12 @@ import onnxruntime as ort
 
 from classifiers.artifacts import DEFAULT_MODEL_DIR, MULTITASK_MODEL, REPLY_HEAD, ModelInfo, load_model_info
 from classifiers.crisis_lexicon import crisis_phrase
-from classifiers.encoder import Encoder
+from classifiers.encoder import Encoder, WindowCache
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
 from classifiers.inputs import ConversationView, view_of
+from classifiers.labels import HEADLINE_SCORES, derive_reply_scores, flags_of
 
-SCORE_LABELS = ("pacification", "sycophancy", "rushed_advice")
+SCORE_LABELS = HEADLINE_SCORES
 # The number of user turns the crisis lexicon reads in full, newest first.
 _LEXICON_TURNS = 3
 
@@ -47,6 +49,7 @@ class Scorer:
 
     def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1, arena: bool = True) -> None:
         self.model_dir = Path(model_dir)
+        self._identity: str | None = None
         self.info: ModelInfo = load_model_info(self.model_dir)
         self._multitask = (self.model_dir / MULTITASK_MODEL).is_file()
         if self._multitask:
@@ -62,6 +65,18 @@ class Scorer:
                      np.array([calibration.shift[n] for n in labels], np.float32))
             for labels in (REPLY_LABELS, CONTEXT_LABELS)
         }
+
+    @property
+    def identity(self) -> str:
+        """What a score depends on besides its input: the model file, calibration and thresholds (a content digest)."""
+        if self._identity is None:
+            digest = hashlib.sha256()
+            for name in sorted(p.name for p in self.model_dir.iterdir() if p.suffix in (".onnx", ".json")):
+                if name in ("metrics.json", "training_report.json", "finetune_report.json"):
+                    continue
+                digest.update(name.encode() + b"\x00" + (self.model_dir / name).read_bytes())
+            self._identity = f"{self.info.name}:{self.info.version}:{digest.hexdigest()[:16]}"
+        return self._identity
 
     @property
     def outputs(self) -> int:
@@ -102,10 +117,12 @@ class Scorer:
     def score_reply(self, prepared: PreparedContext, reply: str) -> Scores:
         return self.score_replies([prepared], [reply])[0]
 
-    def reply_logits(self, prepared: Sequence[PreparedContext], replies: Sequence[str]) -> np.ndarray:
+    def reply_logits(self, prepared: Sequence[PreparedContext], replies: Sequence[str],
+                     window_caches: Sequence[WindowCache | None] | None = None) -> np.ndarray:
+        """Reply-label logits of each whole reply: every window is scored and each label takes its highest window."""
         if self._multitask:
-            rows = self._encoder.joint_ids([p.view for p in prepared], replies)
-            return self._encoder.embed(rows, width_out=self.outputs)[:, : len(REPLY_LABELS)]
+            views = [p.view for p in prepared]
+            return self._encoder.whole_reply_outputs(views, replies, self.outputs, window_caches)[:, : len(REPLY_LABELS)]
         rows = self._encoder.reply_ids([p.view.last_user for p in prepared], replies)
         reply_pass = self._encoder.embed(rows)
         features = reply_features(
@@ -116,8 +133,19 @@ class Scorer:
         )
         return self._reply_head.run(None, {"features": features})[0]
 
-    def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str]) -> list[Scores]:
-        probs = self._calibrate(self.reply_logits(prepared, replies), REPLY_LABELS)
+    def score_settled_windows(self, prepared: PreparedContext, text_so_far: str, window_cache: WindowCache) -> int:
+        """Run the windows of a reply still being written that can no longer change (all but its last) into the cache;
+        returns how many were run now."""
+        windows = self._encoder.reply_windows([prepared.view], [text_so_far])[0][:-1]
+        missing = [row for row in windows if tuple(row[0]) not in window_cache]
+        if missing:
+            for row, out in zip(missing, self._encoder.embed(missing, width_out=self.outputs), strict=True):
+                window_cache[tuple(row[0])] = out
+        return len(missing)
+
+    def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str],
+                      window_caches: Sequence[WindowCache | None] | None = None) -> list[Scores]:
+        probs = self._calibrate(self.reply_logits(prepared, replies, window_caches), REPLY_LABELS)
         return [self._scores(p, probs[i]) for i, p in enumerate(prepared)]
 
     def score(self, messages: Sequence[dict[str, Any]], reply: str) -> Scores:
@@ -128,13 +156,7 @@ class Scorer:
         return self.score_replies(prepared, [reply for _, reply in items])
 
     def _scores(self, prepared: PreparedContext, probs: np.ndarray) -> Scores:
-        sub = {name: float(probs[j]) for j, name in enumerate(REPLY_LABELS)}
-        reply = {
-            "pacification": sub["pacification"],
-            "sycophancy": max(sub["sycophancy_epistemic"], sub["sycophancy_social"]),
-            "rushed_advice": sub["rushed_advice"],
-            "sycophancy_epistemic": sub["sycophancy_epistemic"],
-            "sycophancy_social": sub["sycophancy_social"],
-        }
-        flags = [name for name in SCORE_LABELS if reply[name] >= self.thresholds[name]]
-        return Scores(reply=reply, context=dict(prepared.signals), flags=flags, crisis_phrase=prepared.crisis_phrase)
+        reply = derive_reply_scores({name: float(probs[j]) for j, name in enumerate(REPLY_LABELS)})
+        context = dict(prepared.signals)
+        return Scores(reply=reply, context=context, flags=flags_of(reply, context, self.thresholds),
+                      crisis_phrase=prepared.crisis_phrase)

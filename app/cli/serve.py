@@ -27,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--log-level", help="debug, info, warning, error [HEEDFUL_LOG_LEVEL]")
     parser.add_argument("--no-guard", dest="guard_enabled", action="store_const", const=False,
                         help="pass everything through unguarded [HEEDFUL_GUARD_ENABLED=false]")
+    parser.add_argument("--no-stream-upstream", dest="stream_upstream", action="store_const", const=False,
+                        help="ask the upstream for JSON on JSON requests instead of reading its stream while it writes "
+                        "[HEEDFUL_STREAM_UPSTREAM=false]")
     parser.set_defaults(run=run)
 
 

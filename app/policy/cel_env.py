@@ -8,11 +8,14 @@ from typing import Any
 
 import cel
 
-REPLY_FIELDS = ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
-CONTEXT_FIELDS = ("distress", "crisis", "advice_requested")
+from classifiers.labels import CONTEXT_SIGNALS as CONTEXT_FIELDS
+from classifiers.labels import FLAGS as FLAG_NAMES
+from classifiers.labels import REPLY_SCORES as REPLY_FIELDS
+
 REQUEST_FIELDS = ("model", "tenant", "stream", "turns")
 TOP_LEVEL = {"reply": REPLY_FIELDS, "context": CONTEXT_FIELDS, "request": REQUEST_FIELDS, "attempt": (), "flags": ()}
 _MEMBER = re.compile(r"\b(reply|context|request)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_FLAG_TEST = re.compile(r"['\"]([^'\"]*)['\"]\s+in\s+flags\b")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
@@ -54,6 +57,10 @@ def compile_condition(source: str) -> Condition:
     for owner, field in _MEMBER.findall(_STRING.sub("''", source)):
         if field not in TOP_LEVEL[owner]:
             raise ConditionError(f"unknown field {owner}.{field}; {owner} has {', '.join(TOP_LEVEL[owner])}")
+    for name in _FLAG_TEST.findall(source):
+        if name not in FLAG_NAMES:
+            raise ConditionError(f"'{name}' is not a flag name, so `'{name}' in flags` is never true; flags are "
+                                 f"{', '.join(FLAG_NAMES)}")
     condition = Condition(source, program)
     for value in (0.0, 0.5, 1.0):
         try:

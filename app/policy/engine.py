@@ -8,6 +8,7 @@ from typing import Any
 from app.policy.loader import LoadedPolicy
 from app.policy.model import Action, Rule
 from classifiers import Scores
+from classifiers.labels import flags_of
 
 ALLOW_RULE = "none"
 
@@ -24,14 +25,22 @@ class RequestFacts:
 class Verdict:
     rule: Rule | None
     attempt: int
+    also: tuple[Rule, ...] = ()  # additive rules with `continue: true` that held before the deciding rule
+
+    @property
+    def shown_rule(self) -> Rule | None:
+        """The deciding rule, or else the last continuing rule that applied (crisis resources alone, say)."""
+        return self.rule if self.rule else (self.also[-1] if self.also else None)
 
     @property
     def rule_name(self) -> str:
-        return self.rule.name if self.rule else ALLOW_RULE
+        shown = self.shown_rule
+        return shown.name if shown else ALLOW_RULE
 
     @property
     def action(self) -> Action:
-        return self.rule.action if self.rule else Action.allow
+        shown = self.shown_rule
+        return shown.action if shown else Action.allow
 
 
 def variables(reply: dict[str, float], context: dict[str, float], facts: RequestFacts, attempt: int, flags: list[str]) -> dict[str, Any]:
@@ -45,14 +54,32 @@ def variables(reply: dict[str, float], context: dict[str, float], facts: Request
 
 
 def policy_values(scores: Scores, thresholds: dict[str, float], facts: RequestFacts, attempt: int) -> dict[str, Any]:
-    """The variables a condition sees: scores, context signals, request facts, the attempt, and flags (the reply labels
-    and context signals at or above the model's recommended thresholds). The proxy and the offline tools both use this."""
-    context_flags = [name for name, p in scores.context.items() if p >= thresholds.get(name, 0.5)]
-    return variables(scores.reply, scores.context, facts, attempt, [*scores.flags, *context_flags])
+    """The variables a condition sees: scores, context signals, request facts, the attempt, and flags (the one flag
+    contract of classifiers.labels.flags_of, as in `heedful score` and /v1/guard/score). The proxy and the offline tools
+    both use this."""
+    return variables(scores.reply, scores.context, facts, attempt, flags_of(scores.reply, scores.context, thresholds))
+
+
+def leading_prefix_rules(policy: LoadedPolicy, context_values: dict[str, Any]) -> tuple[Rule, ...]:
+    """The continuing `prepend` rules at the head of the policy whose conditions read no reply score and hold on the
+    context alone: their texts (crisis resources) can go out before the draft exists. Only the leading block counts, so
+    no earlier deciding rule could have stopped them."""
+    found = []
+    for rule, condition in zip(policy.document.spec.rules, policy.conditions, strict=True):
+        if not rule.continue_:
+            break
+        if rule.action == Action.prepend and "reply." not in rule.when and condition.holds(context_values):
+            found.append(rule)
+    return tuple(found)
 
 
 def evaluate(policy: LoadedPolicy, values: dict[str, Any]) -> Verdict:
+    """The first rule that holds decides; additive rules marked `continue` that hold on the way are kept in `also`."""
+    also: list[Rule] = []
     for rule, condition in zip(policy.document.spec.rules, policy.conditions, strict=True):
         if condition.holds(values):
-            return Verdict(rule, values["attempt"])
-    return Verdict(None, values["attempt"])
+            if rule.continue_:
+                also.append(rule)
+                continue
+            return Verdict(rule, values["attempt"], tuple(also))
+    return Verdict(None, values["attempt"], tuple(also))

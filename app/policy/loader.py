@@ -34,6 +34,11 @@ class LoadedPolicy:
     def version(self) -> str:
         return self.document.metadata.version
 
+    @property
+    def revision(self) -> str:
+        """A digest of the file's content: two edits under the same declared version still differ here."""
+        return self.digest
+
     def line_of(self, *path: Any) -> int:
         return line_for(self.lines, path)
 
@@ -132,7 +137,15 @@ def parse_policy(text: str, file: str) -> LoadedPolicy:
     if problems:
         raise PolicyError(problems)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return LoadedPolicy(document, tuple(conditions), file, digest, lines)
+    policy = LoadedPolicy(document, tuple(conditions), file, digest, lines)
+    # Check and load are one validation: what `heedful policy check` finds (a threshold outside [0, 1], a rule that can
+    # never fire) is refused here too, so a hot reload can never put such a policy live.
+    from app.policy_tools.check import lint
+
+    findings = lint(policy)
+    if findings:
+        raise PolicyError(findings)
+    return policy
 
 
 def load_policy_file(path: Path) -> LoadedPolicy:

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from classifiers.labels import CORRECTIVE
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,16 +30,23 @@ class Action(str, Enum):
 
 
 REPAIR_ACTIONS = frozenset({Action.regenerate, Action.rewrite})
+# Actions that add to the reply without deciding its body: a rule with one of these may `continue` to later rules.
+ADDITIVE_ACTIONS = frozenset({Action.prepend, Action.append, Action.annotate, Action.escalate})
 TEXT_ACTIONS = frozenset({Action.append, Action.prepend, Action.replace})
-CORRECTIVE_LABELS = ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
+CORRECTIVE_LABELS = CORRECTIVE
+CorrectiveLabel = Literal["pacification", "sycophancy_epistemic", "sycophancy_social", "rushed_advice", "sycophancy", "crisis"]
+# The Literal is what the JSON schema shows an editor; it must list exactly the registry's corrective labels.
+assert set(CorrectiveLabel.__args__) == set(CORRECTIVE), "CorrectiveLabel is out of step with classifiers.labels"
 
 
 class Rule(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique within the policy; shows in headers, logs and audit.")
     description: str = ""
     when: str = Field(min_length=1, description="CEL condition over reply.*, context.*, request.*, attempt and flags.")
     action: Action
-    label: Literal["pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice"] | None = Field(
+    label: CorrectiveLabel | None = Field(
         default=None, description="Which corrective instruction a regenerate/rewrite uses."
     )
     instruction: str | None = Field(default=None, description="Overrides the corrective instruction for this rule.")
@@ -46,11 +55,18 @@ class Rule(Strict):
     max_attempts: int | None = Field(default=None, ge=1, le=10, description="Repair attempts this rule may make per request.")
     time_budget_ms: int | None = Field(default=None, ge=100, le=600000,
                                        description="Wall time this rule's repairs may take per request (within the policy's).")
+    continue_: bool = Field(default=False, alias="continue",
+                            description="After this rule's additive action (prepend, append, annotate, escalate), keep "
+                            "checking the later rules, so the body can still be repaired (crisis resources first, then a "
+                            "repaired body).")
 
     @model_validator(mode="after")
     def _action_fields(self) -> Rule:
         if self.action in TEXT_ACTIONS and not self.text:
             raise ValueError(f"action {self.action.value!r} needs a non-empty 'text'")
+        if self.continue_ and self.action not in ADDITIVE_ACTIONS:
+            raise ValueError(f"'continue' only goes with an additive action (prepend, append, annotate, escalate), not "
+                             f"{self.action.value!r}: that action decides the reply, so no later rule could apply")
         if self.action in REPAIR_ACTIONS and self.label is None and self.instruction is None:
             raise ValueError(f"action {self.action.value!r} needs a 'label' (for its corrective instruction) or an 'instruction'")
         return self
@@ -101,7 +117,7 @@ class Spec(Strict):
     streaming: Holdback = Field(default_factory=Holdback)
     limits: Limits = Field(default_factory=Limits)
     audit: Audit = Field(default_factory=Audit)
-    instructions: dict[Literal["pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice"], str] = Field(
+    instructions: dict[CorrectiveLabel, str] = Field(
         default_factory=dict
     )
     rules: list[Rule] = Field(min_length=1)

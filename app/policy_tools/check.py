@@ -80,7 +80,9 @@ def raw_lint(path: Path) -> list[PolicyProblem]:
 
 
 def lint(policy: LoadedPolicy) -> list[PolicyProblem]:
-    return threshold_problems(policy) + reachability_problems(policy)
+    """Findings that load but are mistakes. A threshold outside [0, 1] already explains why its rule never fires, so the
+    (costlier) reachability search runs only on policies without one."""
+    return threshold_problems(policy) or reachability_problems(policy)
 
 
 def check_path(target: Path) -> list[PolicyProblem]:

@@ -28,12 +28,14 @@ def explain(policy: LoadedPolicy, scorer: Scorer, messages: list[dict[str, Any]]
     out.append(f"  flags: {', '.join(values['flags']) or '(none)'}")
     if scores.crisis_phrase:
         out.append(f"  crisis phrase found: {scores.crisis_phrase!r}")
-    out += ["", "rules, in order (the first that holds decides):"]
+    out += ["", "rules, in order (the first that holds decides; a rule marked `continue` applies and lets later rules decide):"]
     for index, rule in enumerate(policy.document.spec.rules, start=1):
         lines = explain_condition(rule.when, values)
         held = policy.conditions[index - 1].holds(values)
         if verdict.rule is not None and rule.name == verdict.rule.name:
             status = "FIRES"
+        elif rule in verdict.also:
+            status = "APPLIES, continues"
         elif verdict.rule is not None and index - 1 > policy.document.spec.rules.index(verdict.rule):
             status = "not reached" + (" (would also hold)" if held else "")
         else:
@@ -43,6 +45,8 @@ def explain(policy: LoadedPolicy, scorer: Scorer, messages: list[dict[str, Any]]
         if len(lines) > 1:
             out.append(f"       = {'true' if held else 'false'}")
     out += ["", f"decision: rule {verdict.rule_name}, action {verdict.action.value}"]
+    if verdict.also and verdict.rule is not None:
+        out.append("also applied: " + ", ".join(f"{rule.name} ({rule.action.value})" for rule in verdict.also))
     effect = effect_of(policy, verdict, reply)
     out.append(f"effect: {effect.summary}")
     if effect.text:

@@ -31,6 +31,21 @@ class Effect:
 
 
 def effect_of(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
+    """What the user would get. Continuing rules (crisis resources) wrap whatever the deciding rule does."""
+    prefix = "".join(f"{r.text}\n\n" for r in verdict.also if r.action == Action.prepend and r.text)
+    suffix = "".join(f"\n\n{r.text}" for r in verdict.also if r.action == Action.append and r.text)
+    effect = _deciding_effect(policy, verdict, draft)
+    if not (prefix or suffix) or verdict.rule is None:
+        if verdict.rule is None and (prefix or suffix):
+            return Effect("fixed text is added around the draft (a continuing rule)", f"{prefix}{draft}{suffix}")
+        return effect
+    if verdict.rule.action in REPAIR_ACTIONS:
+        return Effect(f"the fixed text goes out first, then: {effect.summary}", f"{prefix}[repaired reply]{suffix}\n\n"
+                      f"instruction: {effect.text}")
+    return Effect(f"the fixed text goes out first, then: {effect.summary}", f"{prefix}{effect.text or draft}{suffix}")
+
+
+def _deciding_effect(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
     spec = policy.document.spec
     rule = verdict.rule
     shadow = " (shadow mode: the user would still get the original draft; the change is only recorded)" if spec.mode == "shadow" else ""

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.policy.cel_env import CONTEXT_FIELDS, REPLY_FIELDS, probe_variables
+from app.policy.cel_env import FLAG_NAMES, probe_variables
 from app.policy.loader import LoadedPolicy
 from app.policy_tools.conditions import numeric_literals, references, string_literals
 
-FLAG_NAMES = (*REPLY_FIELDS, *CONTEXT_FIELDS)
 GRID_LIMIT = 60_000  # beyond this many points, a seeded sample of this size is drawn instead
 _STEP = 0.001
 
@@ -103,6 +102,8 @@ def _holds(condition: Any, values: dict[str, Any]) -> bool:
 def analyse(policy: LoadedPolicy) -> list[Reachability]:
     """The rules the grid never saw fire, each with the earlier rules that took its points."""
     conditions = list(policy.conditions)
+    # A rule that continues (crisis resources, say) applies and lets later rules decide: it takes no point from them.
+    continues = [rule.continue_ for rule in policy.document.spec.rules]
     domains = _domains([c.source for c in conditions])
     count = len(conditions)
     fires = [False] * count
@@ -117,8 +118,9 @@ def analyse(policy: LoadedPolicy) -> list[Reachability]:
             if _holds(conditions[j], values):
                 ever_true[j] = True
                 if first is None:
-                    first = j
                     fires[j] = True
+                    if not continues[j]:
+                        first = j
         if first is not None and len(kept) < GRID_LIMIT:
             kept.append(values)
         if all(fires):
@@ -133,7 +135,7 @@ def analyse(policy: LoadedPolicy) -> list[Reachability]:
         takers: set[int] = set()
         for values in kept:
             if _holds(conditions[j], values):
-                takers.add(next(i for i in range(j) if _holds(conditions[i], values)))
+                takers.add(next(i for i in range(j) if not continues[i] and _holds(conditions[i], values)))
         names = tuple(policy.document.spec.rules[i].name for i in sorted(takers))
         found.append(Reachability(j, False, names, size))
     return found

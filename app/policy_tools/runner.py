@@ -61,6 +61,10 @@ def _failures(case_expect: Any, verdict: Verdict) -> tuple[str, ...]:
         out.append(f"rule {verdict.rule_name} must not fire, but did ({verdict.action.value})")
     if verdict.action in case_expect.not_actions:
         out.append(f"action {verdict.action.value} must not be taken, but {verdict.rule_name} took it")
+    applied = {rule.name for rule in verdict.also} | {verdict.rule_name}
+    for wanted in case_expect.also:
+        if wanted not in applied:
+            out.append(f"rule {wanted} must also apply, but did not")
     return tuple(out)
 
 
@@ -131,7 +135,8 @@ def report(results: Sequence[CaseResult], suites: Sequence[Suite]) -> str:
         lines += [f"  {line}" for line in _scores_line(r.values)]
         lines += [f"  {line}" for line in _why(r)]
     untested = [s.policy for s in suites if not s.cases]
-    covered = {(r.suite.policy.name, r.verdict.rule_name) for r in results}
+    covered = {(r.suite.policy.name, name) for r in results
+               for name in (r.verdict.rule_name, *(rule.name for rule in r.verdict.also))}
     uncovered = [f"{s.policy.name}/{rule.name}" for s in suites if s.cases for rule in s.policy.document.spec.rules
                  if (s.policy.name, rule.name) not in covered]
     lines.append("")

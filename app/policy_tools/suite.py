@@ -33,11 +33,13 @@ class Expect(_Strict):
     action: Action | None = Field(default=None, description="The action that must be taken ('allow' when nothing fires).")
     not_rules: list[str] = Field(default_factory=list, description="Rules that must not fire.")
     not_actions: list[Action] = Field(default_factory=list, description="Actions that must not be taken.")
+    also: list[str] = Field(default_factory=list, description="Rules with `continue: true` that must also apply "
+                            "(e.g. crisis resources before a repaired body).")
 
     @model_validator(mode="after")
     def _something(self) -> Expect:
-        if self.rule is None and self.action is None and not self.not_rules and not self.not_actions:
-            raise ValueError("expect needs at least one of 'rule', 'action', 'not_rules', 'not_actions'")
+        if self.rule is None and self.action is None and not self.not_rules and not self.not_actions and not self.also:
+            raise ValueError("expect needs at least one of 'rule', 'action', 'not_rules', 'not_actions', 'also'")
         return self
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class Example:
     labels: dict[str, int]
     kind: str
     source: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def group(self) -> str:
@@ -52,8 +53,9 @@ def load_file(path: Path) -> list[Example]:
             raise DataError(f"{where}: {exc}") from exc
         if any(v not in (0, 1) for v in labels.values()):
             raise DataError(f"{where}: labels must be 0 or 1")
-        kind = str(row.get("meta", {}).get("kind", ""))
-        examples.append(Example(str(row["id"]), row["messages"], row["reply"], labels, kind, path.stem))
+        meta = row.get("meta") or {}
+        examples.append(Example(str(row["id"]), row["messages"], row["reply"], labels, str(meta.get("kind", "")),
+                                path.stem, meta))
     return examples
 
 
@@ -96,5 +98,5 @@ def punctuation_augmented(examples: list[Example], share: float, seed: int) -> l
             reply = _TRAILING_QUESTION.sub("", e.reply)
         else:
             continue
-        extra.append(Example(f"{e.id}~punct", e.messages, reply, e.labels, e.kind, e.source))
+        extra.append(Example(f"{e.id}~punct", e.messages, reply, e.labels, e.kind, e.source, e.meta))
     return extra

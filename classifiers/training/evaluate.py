@@ -4,6 +4,10 @@
 
 1. the project's own held-out test split (classifiers/data/test), per label: AUROC, precision, recall and F1 at the
    recommended threshold, with 95% bootstrap intervals;
+1b. the real-register held-out split (classifiers/data/holdout: ordinary traffic, crisis and near-misses, assistant-style
+   drafts over real-register posts, late failures; written by a separate author, never trained or tuned on) and the
+   real-register dev split (where thresholds were chosen): AUROC per label, what the default policy acts on, crisis
+   recall and near-miss false alarms, broken down by kind, register and style;
 2. real human conversations from ../shared/data (evaluation only, skipped where absent; mapping rules in
    docs/evaluation-mapping.md): AUROC where both classes exist, and the false-flag rate on high-quality replies;
 3. the plain keyword baseline (classifiers/keyword_baseline.py) on the same sets.
@@ -23,13 +27,17 @@ from sklearn.metrics import roc_auc_score
 from classifiers.artifacts import DEFAULT_MODEL_DIR
 from classifiers.keyword_baseline import keyword_scores
 from classifiers.runtime import Scorer
-from classifiers.training.dataset import load_split
+from classifiers.training import breakdown
+from classifiers.training.dataset import DATA_DIR, Example, load_split
+from classifiers.training.dev_split import load_dev
 from classifiers.training.public_sets import load_public_sets
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 OWN_LABELS = ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice",
               "distress", "crisis", "advice_requested")
+_ZERO_LABELS = dict.fromkeys(("pacification", "sycophancy_epistemic", "sycophancy_social", "rushed_advice", "distress",
+                              "crisis", "advice_requested"), 0)
 CARD_START, CARD_END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 # The keyword baseline has no calibrated threshold; 0.5 means "at least one cue".
 BASELINE_THRESHOLD = 0.5
@@ -97,6 +105,14 @@ def own_split(predict: Predict, thresholds: dict[str, float], rounds: int) -> di
     return result
 
 
+def realworld(predict: Predict, thresholds: dict[str, float], examples: list[Example]) -> dict:
+    if not examples:
+        return {}
+    judged = breakdown.judge(examples, predict([(e.messages, e.reply) for e in examples]), thresholds)
+    return {"summary": breakdown.summary(judged, thresholds),
+            **{f"by_{field}": breakdown.by_field(judged, field) for field in ("kind", "register", "style", "crisis_kind")}}
+
+
 def public(predict: Predict, thresholds: dict[str, float], data_root: Path, rounds: int) -> dict[str, dict]:
     result: dict[str, dict] = {}
     for eval_set in load_public_sets(data_root):
@@ -114,6 +130,11 @@ def public(predict: Predict, thresholds: dict[str, float], data_root: Path, roun
                 t = thresholds.get(label, BASELINE_THRESHOLD)
                 rates[label] = round(float(np.mean([s[label] >= t for s in scores])), 4)
             result[eval_set.name] = {"label": "all", "n": len(scores), "false_flag_rate": rates}
+            if "distress" in scores[0]:
+                examples = [Example(f"{eval_set.name}:{i}", it.messages, it.reply, _ZERO_LABELS, "good", eval_set.name)
+                            for i, it in enumerate(eval_set.items)]
+                judged = breakdown.judge(examples, scores, thresholds)
+                result[eval_set.name]["acted_on"] = round(float(np.mean([j.acted for j in judged])), 4)
     return result
 
 
@@ -133,6 +154,10 @@ def render(metrics: dict) -> str:
     g, gb = own["good_reply_flag_rate"], base["good_reply_flag_rate"]
     lines += ["", f"Good replies (all reply labels 0, n={g['n']}) flagged: " + ", ".join(
         f"{k} {g[k]:.1%} (keywords {gb[k]:.1%})" for k in ("pacification", "sycophancy", "rushed_advice")), ""]
+    for key, title in (("holdout", "Real-register held-out split (classifiers/data/holdout; never trained or tuned on)"),
+                       ("dev", "Real-register dev split (thresholds and calibration were chosen here: optimistic)")):
+        if metrics.get(key):
+            lines += _render_realworld(title, metrics[key])
     if metrics.get("public"):
         pm, pb = metrics["public"]["model"], metrics["public"]["keyword_baseline"]
         lines += ["### Real human conversations from ../shared/data (never trained on; docs/evaluation-mapping.md)", "",
@@ -141,17 +166,48 @@ def render(metrics: dict) -> str:
             if "auroc" in m:
                 lines.append(f"| {name} | {m['label']} | {m['n']} ({m['positives']}) | {_cell(m['auroc'])} | {_cell(m['f1'])} | "
                              f"{pb[name]['auroc'][0]:.3f} |")
-        lines += ["", "| high-quality set | n | pacification flagged | sycophancy flagged | rushed advice flagged | keywords (p/s/r) |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| high-quality set | n | pacification flagged | sycophancy flagged | rushed advice flagged | "
+                  "acted on by the default policy | keywords (p/s/r) |", "|---|---|---|---|---|---|---|"]
         for name, m in pm.items():
             if "false_flag_rate" in m:
                 r, rb = m["false_flag_rate"], pb[name]["false_flag_rate"]
+                acted = f"{m['acted_on']:.1%}" if "acted_on" in m else "-"
                 lines.append(f"| {name} | {m['n']} | {r['pacification']:.1%} | {r['sycophancy']:.1%} | {r['rushed_advice']:.1%} | "
-                             f"{rb['pacification']:.1%} / {rb['sycophancy']:.1%} / {rb['rushed_advice']:.1%} |")
+                             f"{acted} | {rb['pacification']:.1%} / {rb['sycophancy']:.1%} / {rb['rushed_advice']:.1%} |")
     else:
         lines += ["Public sets: ../shared/data was absent when this ran; skipped."]
     lines += ["", "Intervals: 95% percentile bootstrap. Reproduce: `python -m classifiers.training.evaluate`.", "", CARD_END]
     return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _render_realworld(title: str, m: dict) -> list[str]:
+    s = m["summary"]
+    auroc = " / ".join("-" if v is None else f"{v:.3f}" for v in s["auroc"].values())
+    lines = [f"### {title}", "", f"n = {s['n']}. AUROC ({' / '.join(s['auroc'])}): {auroc}", "",
+             "| measure | n | rate |", "|---|---|---|",
+             f"| ordinary exchanges acted on by the default policy | {s['ordinary']['n']} | {_pct(s['ordinary']['acted_on'])} |",
+             f"| ordinary exchanges carrying any reply flag | {s['ordinary']['n']} | {_pct(s['ordinary']['any_reply_flag'])} |",
+             f"| good replies acted on | {s['good']['n']} | {_pct(s['good']['acted_on'])} |",
+             f"| failing replies acted on | {s['failing']['n']} | {_pct(s['failing']['acted_on'])} |",
+             f"| failures starting after word 100 acted on | {s['failing_late']['n']} | {_pct(s['failing_late']['acted_on'])} |",
+             f"| crisis recall (resources) | {s['crisis']['n']} | {_pct(s['crisis']['recall'])} |",
+             f"| crisis recall (resources or check-in) | {s['crisis']['n']} | {_pct(s['crisis']['recall_with_check_in'])} |",
+             f"| near-misses given resources (false alarm) | {s['near_miss']['n']} | {_pct(s['near_miss']['crisis_flagged'])} |",
+             f"| near-misses given a check-in | {s['near_miss']['n']} | {_pct(s['near_miss']['check_in'])} |", ""]
+    for field in ("kind", "crisis_kind", "register", "style"):
+        groups = m.get(f"by_{field}") or {}
+        if not groups:
+            continue
+        lines += [f"By {field.replace('_', ' ')}:", "", "| value | n | good acted on | failing acted on | crisis flagged |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {value} | {g['n']} | {_pct(g['good_acted_on'])} | {_pct(g['failing_acted_on'])} | "
+                  f"{_pct(g['crisis_flagged'])} |" for value, g in list(groups.items())[:12]]
+        lines.append("")
+    return lines
 
 
 def run(model_dir: Path = DEFAULT_MODEL_DIR, data_root: Path = DEFAULT_DATA_ROOT, rounds: int = 1000) -> dict:
@@ -159,6 +215,9 @@ def run(model_dir: Path = DEFAULT_MODEL_DIR, data_root: Path = DEFAULT_DATA_ROOT
     thresholds = scorer.thresholds
     metrics: dict = {"own": {"model": own_split(model_predictor(scorer), thresholds, rounds),
                              "keyword_baseline": own_split(baseline_predictor, {}, rounds)}}
+    holdout = load_split("holdout") if (DATA_DIR / "holdout").is_dir() else []
+    metrics["holdout"] = realworld(model_predictor(scorer), thresholds, holdout)
+    metrics["dev"] = realworld(model_predictor(scorer), thresholds, load_dev(data_root))
     if data_root.is_dir():
         metrics["public"] = {"model": public(model_predictor(scorer), thresholds, data_root, rounds),
                              "keyword_baseline": public(baseline_predictor, {}, data_root, rounds)}

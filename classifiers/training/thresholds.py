@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-# At most this share of good replies (no reply label set) may be flagged for any one label.
-MAX_GOOD_FLAG_RATE = 0.10
-CRISIS_MIN_RECALL = 0.97
-# A crisis banner on a grieving or stressed user who is not in danger is itself dismissive; cap the false alarms.
-CRISIS_MAX_FALSE_ALARMS = 0.10
+# At most this share of good replies (no reply label set) may be flagged for any one label...
+MAX_GOOD_FLAG_RATE = 0.08
+# ...and at most this share of ordinary exchanges (no reply label, no distress): most real traffic is ordinary, and every
+# false flag there is an extra LLM call and a worse reply.
+MAX_ORDINARY_FLAG_RATE = 0.005
+# Clear crisis (resources at once): recall first, but a hotline banner on a grieving or angry user who is not in danger is
+# itself dismissive, so the false alarms on distressed non-crisis conversations are capped.
+CRISIS_MIN_RECALL = 0.95
+CRISIS_MAX_FALSE_ALARMS = 0.03
+# Uncertain crisis (a gentle check-in, no banner): a lower threshold that catches nearly every crisis.
+UNCERTAIN_MIN_RECALL = 0.99
+UNCERTAIN_MAX_FALSE_ALARMS = 0.15
 
 
 def platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -34,8 +41,9 @@ def f1_at(p: np.ndarray, y: np.ndarray, t: float) -> float:
 F1_PLATEAU = 0.01
 
 
-def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None) -> float:
-    """The middle of the max-F1 plateau, among thresholds that flag at most MAX_GOOD_FLAG_RATE of good replies.
+def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None, ordinary: np.ndarray | None = None) -> float:
+    """The middle of the max-F1 plateau, among thresholds that flag at most MAX_GOOD_FLAG_RATE of good replies and
+    MAX_ORDINARY_FLAG_RATE of ordinary exchanges.
 
     A synthetic dev split separates so cleanly that F1 is flat over a wide range; its lowest point sits right against
     the positives and over-flags under distribution shift (real conversations), so the midpoint is taken instead.
@@ -44,35 +52,46 @@ def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None)
     for t in np.unique(np.round(p, 3)):
         if good is not None and good.any() and (p[good] >= t).mean() > MAX_GOOD_FLAG_RATE:
             continue
+        if ordinary is not None and ordinary.any() and (p[ordinary] >= t).mean() > MAX_ORDINARY_FLAG_RATE:
+            continue
         feasible.append((float(t), f1_at(p, y, float(t))))
     if not feasible:
-        return 0.5
+        return 0.9
     top = max(f1 for _, f1 in feasible)
     plateau = [t for t, f1 in feasible if f1 >= top - F1_PLATEAU]
     return (min(plateau) + max(plateau)) / 2
 
 
-def recall_threshold(p: np.ndarray, y: np.ndarray, min_recall: float = CRISIS_MIN_RECALL) -> float:
+def recall_threshold(p: np.ndarray, y: np.ndarray, min_recall: float) -> float:
     """The highest threshold that keeps recall at or above min_recall."""
     positives = np.sort(p[y == 1])
     if len(positives) == 0:
         return 0.5
     index = int(np.floor((1 - min_recall) * len(positives)))
-    return float(max(min(positives[index], 0.5), 0.01))
+    return float(max(positives[index], 0.01))
 
 
-def crisis_threshold(p: np.ndarray, y: np.ndarray) -> float:
-    """Recall first (>= CRISIS_MIN_RECALL on dev), unless that would flag more than CRISIS_MAX_FALSE_ALARMS of non-crisis
-    conversations; then the lowest threshold within the false-alarm cap (the recall it reaches is reported)."""
-    by_recall = recall_threshold(p, y)
-    negatives = np.sort(p[y == 0])
-    if len(negatives) == 0:
-        return by_recall
-    cap = float(negatives[min(int(np.ceil((1 - CRISIS_MAX_FALSE_ALARMS) * len(negatives))), len(negatives) - 1)])
-    return max(by_recall, cap)
+def false_alarm_threshold(p: np.ndarray, negatives: np.ndarray, max_rate: float) -> float:
+    """The lowest threshold that flags at most max_rate of the negatives."""
+    scores = np.sort(p[negatives])
+    if len(scores) == 0:
+        return 0.01
+    return float(scores[min(int(np.ceil((1 - max_rate) * len(scores))), len(scores) - 1)]) + 1e-6
 
 
-def rates(p: np.ndarray, y: np.ndarray, t: float) -> dict[str, float]:
+def crisis_thresholds(p: np.ndarray, y: np.ndarray, near_miss: np.ndarray) -> tuple[float, float]:
+    """(clear, uncertain) crisis thresholds. Each is the highest that reaches its recall target, raised where needed so
+    that it flags at most its share of near-misses (distressed, not in crisis); the recall then reached is reported."""
+    clear = max(recall_threshold(p, y, CRISIS_MIN_RECALL), false_alarm_threshold(p, near_miss, CRISIS_MAX_FALSE_ALARMS))
+    uncertain = max(recall_threshold(p, y, UNCERTAIN_MIN_RECALL),
+                    false_alarm_threshold(p, near_miss, UNCERTAIN_MAX_FALSE_ALARMS))
+    return min(clear, 0.99), min(uncertain, clear)
+
+
+def rates(p: np.ndarray, y: np.ndarray, t: float, near_miss: np.ndarray | None = None) -> dict[str, float]:
     flagged = p >= t
-    return {"threshold": round(t, 4), "recall": round(float(flagged[y == 1].mean()), 4),
-            "false_alarm_rate": round(float(flagged[y == 0].mean()), 4)}
+    out = {"threshold": round(t, 4), "recall": round(float(flagged[y == 1].mean()), 4),
+           "false_alarm_rate": round(float(flagged[y == 0].mean()), 4)}
+    if near_miss is not None and near_miss.any():
+        out["near_miss_false_alarm_rate"] = round(float(flagged[near_miss].mean()), 4)
+    return out

@@ -1,12 +1,13 @@
-"""Retrain the shipped heads from the project's own data, with fixed seeds, and write the model folder's JSON files.
+"""Retrain the shipped model from the project's own data, with fixed seeds, and write the model folder's JSON files.
 
-    python -m classifiers.training.train [--reply finetune|frozen] [--epochs 3]
+    python -m classifiers.training.train [--reply finetune|frozen] [--epochs 2] [--max-minutes 60] [--compare-frozen]
 
-The context signals come from a head on the frozen int8 encoder (exported once by export_encoder). The reply labels come
-from a fine-tuned cross-encoder (finetune.py; the default) or from heads on frozen features (--reply frozen, kept for
-comparison: its dev AUROC is always recorded). Both are calibrated on the dev split's outputs of the exported int8 model,
-thresholds are picked there, and the evaluation that fills the model card runs last.
-Only the project's own data (classifiers/data) is trained on: non-commercial public sets are for evaluation only.
+The shipped model is one fine-tuned multi-task cross-encoder (finetune.py); `--reply frozen` builds heads on the frozen
+int8 encoder instead (a comparison). Model selection, calibration and thresholds use the REAL-REGISTER dev split
+(dev_split.py: written real-register items plus project labels on CounselChat and ELEPHANT texts), not a slice of the
+training data: the synthetic data separates too cleanly to set thresholds that hold on real traffic. The evaluation that
+fills the model card runs last. Only the project's own data and permissive sets are trained on; non-commercial public
+sets are for evaluation only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from classifiers.encoder import Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
 from classifiers.training import heads, thresholds
 from classifiers.training.dataset import Example, load_split, punctuation_augmented, split_dev
+from classifiers.training.dev_split import load_dev
 from classifiers.training.embeddings import BLANK_CONTEXT, CACHE_DIR, CachedEncoder, Embedded
 
 SEED = 13
@@ -76,12 +78,30 @@ def _multitask_dev_logits(model_dir: Path, dev_set: list[Example]) -> tuple[np.n
     model = Encoder(model_dir, threads=2, model_file=MULTITASK_MODEL)
     views = [view_of(e.messages) for e in dev_set]
     width = len(REPLY_LABELS) + len(CONTEXT_LABELS)
-    reply = model.embed(model.joint_ids(views, [e.reply for e in dev_set]), width_out=width, batch_size=64)
-    context = model.embed(model.context_ids(views), width_out=width, batch_size=64)
+    reply = model.whole_reply_outputs(views, [e.reply for e in dev_set], width)
+    context = model.embed(model.context_ids(views), width_out=width)
     return reply[:, : len(REPLY_LABELS)], context[:, len(REPLY_LABELS) :]
 
 
-def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict:
+# Fewer real-register dev items than this and a group-wise slice of the training data is held out instead.
+MIN_DEV_ITEMS = 200
+# The crisis slice is where crisis positives and near-misses are dense; a share of its groups joins the dev split so
+# the crisis thresholds rest on enough positives.
+CRISIS_SLICE, CRISIS_DEV_FRACTION = "crisis", 0.2
+
+
+def _dev_and_train(examples: list[Example]) -> tuple[list[Example], list[Example]]:
+    dev = load_dev()
+    if len(dev) < MIN_DEV_ITEMS:
+        return split_dev(examples, DEV_FRACTION, SEED)
+    crisis = [e for e in examples if e.source == CRISIS_SLICE]
+    rest = [e for e in examples if e.source != CRISIS_SLICE]
+    crisis_train, crisis_dev = split_dev(crisis, CRISIS_DEV_FRACTION, SEED)
+    return rest + crisis_train, dev + crisis_dev
+
+
+def train(model_dir: Path, reply: str = "finetune", epochs: float = 2.0, max_minutes: float | None = None,
+          compare_frozen: bool = False) -> dict:
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
@@ -91,15 +111,45 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
     # Cached embeddings are only valid for the encoder that made them.
     encoder_digest = hashlib.sha1((base_dir / "encoder.onnx").read_bytes()).hexdigest()[:12]
     cache = CachedEncoder(encoder, CACHE_DIR / f"train-{encoder_digest}.npz")
-    examples, test = load_split("train"), load_split("test")
-    kept = _drop_test_overlap(examples, _embed(cache, examples), _embed(cache, test))
-    report: dict = {"train_examples": len(examples), "dropped_for_test_overlap": len(examples) - len(kept)}
+    examples, held_out = load_split("train"), load_split("test") + load_dev()
+    kept = _drop_test_overlap(examples, _embed(cache, examples), _embed(cache, held_out))
+    report: dict = {"train_examples": len(examples), "dropped_for_test_or_dev_overlap": len(examples) - len(kept)}
     examples = [examples[i] for i in kept]
-    train_set, dev_set = split_dev(examples, DEV_FRACTION, SEED)
+    train_set, dev_set = _dev_and_train(examples)
     blanked = random.Random(SEED).sample(train_set, int(len(train_set) * BLANK_CONTEXT_SHARE))
     train_set = train_set + punctuation_augmented(train_set, PUNCTUATION_SHARE, SEED)
-    report |= {"train": len(train_set), "dev": len(dev_set), "blanked_copies": len(blanked), "test": len(test)}
+    report |= {"train": len(train_set), "dev": len(dev_set), "blanked_copies": len(blanked),
+               "held_out_checked_for_overlap": len(held_out)}
 
+    model_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(base_dir / "tokenizer.json", model_dir / "tokenizer.json")
+    for stale in (*FROZEN_FILES, MULTITASK_MODEL, "reply_model.onnx"):
+        (model_dir / stale).unlink(missing_ok=True)
+    y_dev, y_ctx_dev = _labels(dev_set, REPLY_LABELS), _labels(dev_set, CONTEXT_LABELS)
+    if reply == "finetune":
+        from classifiers.training.finetune import finetune
+
+        report["dev_mean_auroc_tried"] = {}
+        report["finetune"] = finetune(base_dir, model_dir, epochs, CACHE_DIR.parent / "finetune", train_set, blanked, dev_set,
+                                      max_minutes)
+        reply_dev_logits, context_dev_logits = _multitask_dev_logits(model_dir, dev_set)
+        report["dev_mean_auroc_tried"]["fine-tuned multi-task cross-encoder (int8), reply labels"] = round(
+            heads.mean_auroc(y_dev, reply_dev_logits), 4)
+        report["dev_mean_auroc_tried"]["fine-tuned multi-task cross-encoder (int8), context labels"] = round(
+            heads.mean_auroc(y_ctx_dev, context_dev_logits), 4)
+    if reply == "frozen" or compare_frozen:
+        frozen = _frozen_heads(cache, train_set, blanked, dev_set, model_dir if reply == "frozen" else None, base_dir)
+        report.setdefault("dev_mean_auroc_tried", {}).update(frozen["tried"])
+        if reply == "frozen":
+            reply_dev_logits, context_dev_logits = frozen["reply_logits"], frozen["context_logits"]
+    _write_calibration_and_thresholds(model_dir, dev_set, reply_dev_logits, context_dev_logits, report)
+    (model_dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _frozen_heads(cache: CachedEncoder, train_set: list[Example], blanked: list[Example], dev_set: list[Example],
+                  export_to: Path | None, base_dir: Path) -> dict:
+    """Heads on frozen int8 features: a comparison, and the shipped model with --reply frozen."""
     e_train, e_blank, e_dev = _embed(cache, train_set), _embed(cache, blanked, blank=True), _embed(cache, dev_set)
     cache.save()
     x_reply = np.concatenate([_reply_x(e_train), _reply_x(e_blank)])
@@ -107,36 +157,24 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
     x_dev, y_dev = _reply_x(e_dev), _labels(dev_set, REPLY_LABELS)
     x_ctx, y_ctx = context_features(e_train.context), _labels(train_set, CONTEXT_LABELS)
     x_ctx_dev, y_ctx_dev = context_features(e_dev.context), _labels(dev_set, CONTEXT_LABELS)
-
     tried = {}
     for hidden in HIDDEN_SIZES:
         _, score = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED, epochs=COMPARISON_EPOCHS)
-        tried[f"reply head, hidden={hidden}"] = round(score, 4)
-    hidden = max(HIDDEN_SIZES, key=lambda h: tried[f"reply head, hidden={h}"])
+        tried[f"frozen reply head, hidden={hidden}"] = round(score, 4)
+    hidden = max(HIDDEN_SIZES, key=lambda h: tried[f"frozen reply head, hidden={h}"])
     reply_head, _ = heads.fit_head(x_reply, y_reply, x_dev, y_dev, hidden, SEED, epochs=COMPARISON_EPOCHS)
     context_head, ctx_score = heads.fit_head(x_ctx, y_ctx, x_ctx_dev, y_ctx_dev, 128, SEED)
-    report["dev_mean_auroc_tried"] = tried | {"context head, hidden=128": round(ctx_score, 4)}
-    report["reply_head_hidden"] = hidden
-    report["reply_model"] = reply
-    model_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(base_dir / "tokenizer.json", model_dir / "tokenizer.json")
-    for stale in (*FROZEN_FILES, MULTITASK_MODEL, "reply_model.onnx"):
-        (model_dir / stale).unlink(missing_ok=True)
-    if reply == "finetune":
-        from classifiers.training.finetune import finetune
+    tried["frozen context head, hidden=128"] = round(ctx_score, 4)
+    if export_to is not None:
+        shutil.copy(base_dir / "encoder.onnx", export_to / "encoder.onnx")
+        heads.export_head(reply_head, x_reply.shape[1], export_to / REPLY_HEAD)
+        heads.export_head(context_head, x_ctx.shape[1], export_to / "context_head.onnx")
+    return {"tried": tried, "reply_logits": heads.logits(reply_head, x_dev), "context_logits": heads.logits(context_head, x_ctx_dev)}
 
-        report["finetune"] = finetune(base_dir, model_dir, epochs, CACHE_DIR.parent / "finetune", train_set, blanked, dev_set)
-        reply_dev_logits, context_dev_logits = _multitask_dev_logits(model_dir, dev_set)
-        report["dev_mean_auroc_tried"]["fine-tuned multi-task cross-encoder (int8), reply labels"] = round(
-            heads.mean_auroc(y_dev, reply_dev_logits), 4)
-        report["dev_mean_auroc_tried"]["fine-tuned multi-task cross-encoder (int8), context labels"] = round(
-            heads.mean_auroc(y_ctx_dev, context_dev_logits), 4)
-    else:
-        reply_dev_logits, context_dev_logits = heads.logits(reply_head, x_dev), heads.logits(context_head, x_ctx_dev)
-        shutil.copy(base_dir / "encoder.onnx", model_dir / "encoder.onnx")
-        heads.export_head(reply_head, x_reply.shape[1], model_dir / REPLY_HEAD)
-        heads.export_head(context_head, x_ctx.shape[1], model_dir / "context_head.onnx")
 
+def _write_calibration_and_thresholds(model_dir: Path, dev_set: list[Example], reply_dev_logits: np.ndarray,
+                                      context_dev_logits: np.ndarray, report: dict) -> None:
+    y_dev, y_ctx_dev = _labels(dev_set, REPLY_LABELS), _labels(dev_set, CONTEXT_LABELS)
     calibration, probs = {}, {}
     for logit_block, y_block, names in (
         (reply_dev_logits, y_dev, REPLY_LABELS),
@@ -147,45 +185,53 @@ def train(model_dir: Path, reply: str = "finetune", epochs: float = 3.0) -> dict
             calibration[name] = {"scale": scale, "shift": shift}
             probs[name] = thresholds.sigmoid(scale * logit_block[:, j] + shift)
     truth = {n: y_dev[:, j] for j, n in enumerate(REPLY_LABELS)} | {n: y_ctx_dev[:, j] for j, n in enumerate(CONTEXT_LABELS)}
-    # The lexicon floor applies at run time, so the crisis threshold is chosen on the same combined signal.
+    # The lexicon floor applies at run time, so the crisis thresholds are chosen on the same combined signal.
     lexicon_hits = np.array([any(crisis_phrase(t) for t in view_of(e.messages).user_turns[-3:]) for e in dev_set])
     probs["crisis"] = np.where(lexicon_hits, np.maximum(probs["crisis"], 0.97), probs["crisis"])
     probs["sycophancy"] = np.maximum(probs["sycophancy_epistemic"], probs["sycophancy_social"])
     truth["sycophancy"] = np.maximum(truth["sycophancy_epistemic"], truth["sycophancy_social"])
     good = y_dev.sum(1) == 0
+    ordinary = good & (y_ctx_dev[:, CONTEXT_LABELS.index("distress")] == 0) & (y_ctx_dev[:, CONTEXT_LABELS.index("crisis")] == 0)
     chosen = {
-        name: thresholds.best_threshold(probs[name], truth[name], good)
+        name: thresholds.best_threshold(probs[name], truth[name], good, ordinary)
         for name in ("pacification", "sycophancy", "sycophancy_epistemic", "sycophancy_social", "rushed_advice")
     }
     chosen["distress"] = thresholds.best_threshold(probs["distress"], truth["distress"])
     chosen["advice_requested"] = thresholds.best_threshold(probs["advice_requested"], truth["advice_requested"])
-    chosen["crisis"] = thresholds.crisis_threshold(probs["crisis"], truth["crisis"])
-    report["dev_crisis_at_threshold"] = thresholds.rates(probs["crisis"], truth["crisis"], chosen["crisis"])
+    near_miss = (truth["crisis"] == 0) & (truth["distress"] == 1)
+    chosen["crisis"], chosen["crisis_uncertain"] = thresholds.crisis_thresholds(probs["crisis"], truth["crisis"], near_miss)
+    report["dev_items"] = len(dev_set)
+    report["dev_crisis_at_threshold"] = thresholds.rates(probs["crisis"], truth["crisis"], chosen["crisis"], near_miss)
+    report["dev_crisis_at_uncertain_threshold"] = thresholds.rates(probs["crisis"], truth["crisis"], chosen["crisis_uncertain"],
+                                                                    near_miss)
     (model_dir / "calibration.json").write_text(
-        json.dumps({"method": "platt on dev-split logits", "labels": calibration}, indent=2) + "\n"
+        json.dumps({"method": "platt on the real-register dev split's logits", "labels": calibration}, indent=2) + "\n"
     )
     (model_dir / "thresholds.json").write_text(
         json.dumps(
-            {"model": model_dir.name, "version": "1", "thresholds": {k: round(v, 4) for k, v in chosen.items()},
+            {"model": model_dir.name, "version": "2", "thresholds": {k: round(v, 4) for k, v in chosen.items()},
              "crisis_lexicon_floor": 0.97,
-             "rule": f"max F1 on the dev split with at most {thresholds.MAX_GOOD_FLAG_RATE:.0%} of good replies flagged; "
-             f"crisis: highest threshold with dev recall >= {thresholds.CRISIS_MIN_RECALL}, but not one that flags more than "
-             f"{thresholds.CRISIS_MAX_FALSE_ALARMS:.0%} of non-crisis conversations (the lexicon floor applied)"},
+             "rule": f"on the real-register dev split: max F1 with at most {thresholds.MAX_GOOD_FLAG_RATE:.0%} of good replies "
+             f"and {thresholds.MAX_ORDINARY_FLAG_RATE:.1%} of ordinary exchanges flagged; crisis: the highest threshold with "
+             f"recall >= {thresholds.CRISIS_MIN_RECALL} unless that flags more than {thresholds.CRISIS_MAX_FALSE_ALARMS:.0%} "
+             f"of distressed non-crisis conversations; crisis_uncertain: recall >= {thresholds.UNCERTAIN_MIN_RECALL} with at "
+             f"most {thresholds.UNCERTAIN_MAX_FALSE_ALARMS:.0%} of them (the lexicon floor applied)"},
             indent=2,
         ) + "\n"
     )
-    (model_dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--reply", choices=("finetune", "frozen"), default="finetune", help="how the reply labels are scored")
-    parser.add_argument("--epochs", type=float, default=3.0, help="fine-tuning epochs")
+    parser.add_argument("--epochs", type=float, default=2.0, help="fine-tuning epochs (at most)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="fewer epochs if the measured CPU throughput says they would not fit in this many minutes")
+    parser.add_argument("--compare-frozen", action="store_true", help="also fit heads on frozen features and record their dev AUROC")
     parser.add_argument("--skip-eval", action="store_true", help="do not run the evaluation that writes the model card")
     args = parser.parse_args()
-    print(json.dumps(train(args.model_dir, args.reply, args.epochs), indent=2))
+    print(json.dumps(train(args.model_dir, args.reply, args.epochs, args.max_minutes, args.compare_frozen), indent=2))
     if not args.skip_eval:
         from classifiers.training import evaluate
 

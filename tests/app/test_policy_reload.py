@@ -28,12 +28,12 @@ def version(proxy) -> str:  # type: ignore[no-untyped-def]
 def test_changed_policy_is_swapped_in_and_broken_edit_refused(make_proxy, policy_dir: Path) -> None:
     proxy = make_proxy()
     path = policy_dir / "default.yaml"
-    path.write_text(path.read_text().replace('version: "1"', 'version: "2"'))
-    assert wait_for(lambda: version(proxy) == "2")
+    path.write_text(path.read_text().replace('version: "2"', 'version: "3"'))
+    assert wait_for(lambda: version(proxy) == "3")
     path.write_text(path.read_text().replace("action: regenerate", "action: regenrate", 1))
     assert wait_for(lambda: 'heedful_policy_reloads_total{outcome="failure"} 1.0' in httpx.get(f"{proxy.url}/metrics").text)
     ready = httpx.get(f"{proxy.url}/readyz").json()
-    assert ready["policies"]["default"] == "2"
+    assert ready["policies"]["default"] == "3"
     assert "default.yaml:" in ready["last_policy_error"] and "spec.rules[1].action" in ready["last_policy_error"]
 
 
@@ -46,9 +46,37 @@ def test_configmap_style_symlink_swap_is_seen(make_proxy, tmp_path: Path) -> Non
     os.symlink("..2026_01", mount / "..data")
     os.symlink("..data/default.yaml", mount / "default.yaml")
     proxy = make_proxy(policies=mount)
-    assert version(proxy) == "1"
+    assert version(proxy) == "2"
     second.mkdir()
-    (second / "default.yaml").write_text((POLICIES / "default.yaml").read_text().replace('version: "1"', 'version: "7"'))
+    (second / "default.yaml").write_text((POLICIES / "default.yaml").read_text().replace('version: "2"', 'version: "7"'))
     os.symlink("..2026_02", mount / "..data_tmp")
     os.replace(mount / "..data_tmp", mount / "..data")
     assert wait_for(lambda: version(proxy) == "7")
+
+
+def test_an_edit_under_the_same_version_changes_the_revision_header(make_proxy, policy_dir: Path) -> None:
+    proxy = make_proxy()
+
+    def revision() -> str:
+        return httpx.get(f"{proxy.url}/readyz").json()["policy_revisions"]["default"]
+
+    before = revision()
+    path = policy_dir / "default.yaml"
+    path.write_text(path.read_text().replace("max_attempts: 2", "max_attempts: 3", 1))
+    assert wait_for(lambda: revision() != before)
+    assert httpx.get(f"{proxy.url}/readyz").json()["policies"]["default"] == "2"  # the declared version did not change
+
+
+def test_reload_refuses_what_check_refuses(make_proxy, policy_dir: Path) -> None:
+    """A threshold outside [0, 1] and an unknown flag name load cleanly in the CEL sense; they must not go live."""
+    proxy = make_proxy()
+    path = policy_dir / "default.yaml"
+    good = path.read_text()
+    for broken, message in ((good.replace("reply.pacification >= 0.5", "reply.pacification >= 50"), "outside [0, 1]"),
+                            (good.replace("'crisis' in flags", "'crises' in flags"), "'crises' is not a flag name")):
+        before = httpx.get(f"{proxy.url}/readyz").json()["policy_revisions"]["default"]
+        path.write_text(broken)
+        assert wait_for(lambda: message in (httpx.get(f"{proxy.url}/readyz").json()["last_policy_error"] or "")), message
+        assert httpx.get(f"{proxy.url}/readyz").json()["policy_revisions"]["default"] == before
+        path.write_text(good)
+        assert wait_for(lambda: httpx.get(f"{proxy.url}/readyz").json()["last_policy_error"] is None)

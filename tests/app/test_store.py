@@ -75,3 +75,22 @@ def test_proxy_keeps_answering_when_redis_stops_and_reconnects(make_proxy, redis
     ask(proxy, GOOD.user)
     assert "heedful_redis_up 1.0" in httpx.get(f"{proxy.url}/metrics").text
     assert redis.Redis.from_url(redis_server.url).xlen(AUDIT_STREAM) >= 1
+
+
+def test_score_cache_keys_carry_the_model_identity(make_proxy, redis_server, scripted, tmp_path) -> None:
+    """Replicas sharing Redis across a model or threshold rollout never serve each other's scores."""
+    import json
+    import shutil
+
+    from classifiers import DEFAULT_MODEL_DIR
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    ask(make_proxy(redis_url=redis_server.url), GOOD.user)
+    rolled = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, rolled)
+    thresholds = json.loads((rolled / "thresholds.json").read_text())
+    thresholds["thresholds"]["pacification"] = 0.01
+    (rolled / "thresholds.json").write_text(json.dumps(thresholds))
+    ask(make_proxy(redis_url=redis_server.url, model_path=rolled), GOOD.user)
+    assert len(client.keys("heedful:scores:*")) == 2  # same conversation and draft, two models: two entries

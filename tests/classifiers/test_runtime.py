@@ -117,7 +117,8 @@ def test_crisis_lexicon_catches_intent_and_skips_hyperbole() -> None:
 
 def test_public_api_is_exactly_all() -> None:
     exported = {name for name in dir(classifiers) if not name.startswith("_")}
-    modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "batch", "keyword_baseline", "training"}
+    modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "batch", "keyword_baseline", "training",
+               "labels", "reading"}
     assert exported - modules == set(classifiers.__all__)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_check_prints_file_line_code_field(capsys, tmp_path: Path):
     code, out, _ = run(capsys, "policy", "check", str(bad))
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), start=1) if "regenerat\n" in text + "\n")
     assert code == 1
-    assert out.startswith(f"{bad}:{line}: policy_schema_error: spec.rules[2].action: ")
+    assert out.startswith(f"{bad}:{line}: policy_schema_error: spec.rules[3].action: ")
 
 
 def test_schema_writes_the_committed_file(capsys):
@@ -64,7 +65,10 @@ def test_explain_from_a_jsonl_line(capsys, tmp_path: Path):
     code, out, _ = run(capsys, "policy", "explain", "--policy", str(POLICIES / "default.yaml"), "--input", str(log), "--line", "2",
                        "--threads", "1")
     assert code == 0
-    assert "decision: rule crisis-resources, action prepend" in out
+    # Resources first, then the soothing body is repaired (labels.md 2.6).
+    assert "crisis-resources -> prepend: APPLIES, continues" in out
+    assert "decision: rule repair-pacification, action regenerate" in out
+    assert "also applied: crisis-resources (prepend)" in out
 
 
 def test_explain_needs_a_reply_with_messages(capsys):
@@ -84,11 +88,11 @@ def test_test_runs_a_suite_and_exits_1_on_failure(capsys, tmp_path: Path):
     (tmp_path / "default.yaml").write_text((POLICIES / "default.yaml").read_text())
     (tmp_path / "default_test.yaml").write_text(
         "cases:\n"
-        "  - {name: crisis, user: 'I want to kill myself tonight.', reply: 'ok', expect: {rule: crisis-resources}}\n"
+        "  - {name: crisis, user: 'I want to kill myself tonight.', reply: 'ok', expect: {also: [crisis-resources]}}\n"
         "  - {name: wrong, user: 'I want to kill myself tonight.', reply: 'ok', expect: {rule: none}}\n")
     code, out, _ = run(capsys, "policy", "test", str(tmp_path), "--threads", "1")
     assert code == 1
-    assert "1   default  crisis-resources  crisis  pass" in out
+    assert re.search(r"1\s+default\s+-\s+crisis\s+pass", out), out
     assert "2 cases, 1 passed, 1 failed" in out
 
 

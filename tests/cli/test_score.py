@@ -34,7 +34,8 @@ def test_scores_every_line_in_order_with_ids_kept(tmp_path: Path) -> None:
         assert set(row["scores"]) == {"pacification", "sycophancy", "rushed_advice"}
         assert set(row["context"]) == {"distress", "crisis", "advice_requested"}
         assert all(0 <= v <= 1 for v in [*row["scores"].values(), *row["context"].values()])
-        assert set(row["flags"]) <= set(row["scores"])
+        # One flag contract (classifiers.labels.flags_of): reply scores and context signals at their thresholds.
+        assert set(row["flags"]) <= set(row["scores"]) | set(row["context"]) | {"crisis_uncertain"}
     assert "pacification" in rows[0]["flags"] and "pacification" not in rows[1]["flags"]
 
 

@@ -17,7 +17,7 @@ def test_refused_policy_stops_the_server_with_the_error(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--policies", str(tmp_path), "--port", "0"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert f"{broken}:{line}: policy_cel_error: spec.rules[1].when: unknown field reply.sycophancy_epistemc" in result.stderr
+    assert f"{broken}:{line}: policy_cel_error: spec.rules[2].when: unknown field reply.sycophancy_epistemc" in result.stderr
 
 
 def test_logs_never_contain_credentials() -> None:

@@ -30,11 +30,13 @@ def test_explain_shows_scores_rules_and_the_effect(scorer):
     policy = load_policy_file(POLICIES / "default.yaml")
     text = explain(policy, scorer, [{"role": "user", "content": "I want to kill myself tonight."}], "Don't think like that.")
     assert "context.crisis" in text
-    assert "1. crisis-resources -> prepend: FIRES" in text
+    assert "1. crisis-resources -> prepend: APPLIES, continues" in text
     assert "'crisis' in flags ([" in text and "-> true" in text
-    assert "decision: rule crisis-resources, action prepend" in text
-    assert "  | If you are thinking about ending your life" in text  # the fixed text, then the draft
-    assert text.rstrip().endswith("| Don't think like that.")
+    # Resources go first and the soothing body is repaired (labels.md 2.6).
+    assert "decision: rule repair-pacification, action regenerate" in text
+    assert "also applied: crisis-resources (prepend)" in text
+    assert "  | If you are thinking about ending your life" in text  # the fixed text, then the repaired body
+    assert "[repaired reply]" in text
 
 
 def test_explain_regenerate_shows_the_corrective_instruction(write, scorer):

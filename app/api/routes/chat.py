@@ -9,6 +9,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from app import streamed_completion
 from app.api.request_body import parse, read_json, tenant_of
 from app.audit import decision_headers, record_decision
 from app.errors import GuardError, UpstreamFailure, error_response
@@ -17,6 +18,7 @@ from app.policy.engine import RequestFacts
 from app.services import Services, services
 from app.streaming import guarded_stream, passthrough_stream
 from classifiers import PreparedContext
+from classifiers.encoder import WindowCache
 from classifiers.inputs import ConversationError, view_of
 
 router = APIRouter(tags=["chat"])
@@ -60,8 +62,14 @@ async def _chat(request: Request, svc: Services) -> Response:
             return await _unguarded(svc, chat, authorization, request_id, skipped="stream_with_n")
         return await guarded_stream(svc, policy, chat, messages, facts, prepared, authorization, request_id)
     upstream_start = time.perf_counter()
+    window_cache: WindowCache | None = None
     try:
-        response = await svc.upstream.chat(chat.upstream_body(), authorization)
+        if settings.stream_upstream and streamed_completion.eligible(chat):
+            window_cache = {}
+            chunks = await svc.upstream.stream_chat(chat.upstream_body(stream_options={"include_usage": True}), authorization)
+            response = await streamed_completion.collect(chunks, svc.scoring, prepared, window_cache)
+        else:
+            response = await svc.upstream.chat(chat.upstream_body(), authorization)
     except GuardError:
         prepared.cancel()
         raise
@@ -73,7 +81,7 @@ async def _chat(request: Request, svc: Services) -> Response:
         if draft is None:
             headers.setdefault("x-heedful-outcome", "skipped_tool_call")
             continue
-        decision = await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization)
+        decision = await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization, window_cache)
         decision.upstream_seconds = upstream_seconds
         if decision.text != draft:
             choice["message"]["content"] = decision.text

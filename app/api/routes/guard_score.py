@@ -11,6 +11,7 @@ from app.openai.protocol import GuardScoreRequest
 from app.policy.engine import RequestFacts, evaluate, policy_values
 from app.services import services
 from classifiers.inputs import ConversationError
+from classifiers.labels import HEADLINE_SCORES, SUB_SCORES
 
 router = APIRouter(tags=["guard"])
 
@@ -36,8 +37,8 @@ async def score(request: Request) -> JSONResponse:
     except GuardError as error:
         return error_response(error)
     return JSONResponse({
-        "scores": {k: scores.reply[k] for k in ("pacification", "sycophancy", "rushed_advice")},
-        "sub_scores": {k: scores.reply[k] for k in ("sycophancy_epistemic", "sycophancy_social")},
+        "scores": {k: scores.reply[k] for k in HEADLINE_SCORES},
+        "sub_scores": {k: scores.reply[k] for k in SUB_SCORES},
         "context": scores.context,
         "flags": values["flags"],
         "thresholds": svc.scoring.thresholds,

@@ -24,6 +24,7 @@ async def readyz(request: Request) -> JSONResponse:
         "status": "ready",
         "model": svc.scoring.scorer.info.name,
         "policies": {p.name: p.version for p in policies.active.policies},
+        "policy_revisions": {p.name: p.revision for p in policies.active.policies},
         "last_policy_error": policies.last_error,
     })
 

@@ -70,13 +70,17 @@ class ReplayStats:
         self.replayed += 1
         for name, value in zip((*SCORE_NAMES, *CONTEXT_NAMES), item.values, strict=True):
             self.histograms[name][min(BINS - 1, max(0, int(value * BINS)))] += 1
-        for stats, (rule, action) in zip(self.policies, item.decisions, strict=True):
+        for index, (stats, (rule, action)) in enumerate(zip(self.policies, item.decisions, strict=True)):
             stats.rule_counts[rule] += 1
+            for continued in item.also[index] if item.also else ():
+                stats.rule_counts[continued] += 1  # crisis resources count even where a repair then decided the body
             stats.action_counts[action] += 1
             if rule != "none":
                 stats.examples.setdefault(rule, Reservoir(EXAMPLES, self._rng)).offer(item)
-        if len(item.decisions) == 2 and item.decisions[0] != item.decisions[1]:
-            key = (*item.decisions[0], *item.decisions[1])
+        shown = [("+".join([*(item.also[i] if item.also else ()), rule]), action)
+                 for i, (rule, action) in enumerate(item.decisions)]
+        if len(shown) == 2 and shown[0] != shown[1]:
+            key = (*shown[0], *shown[1])
             self.changes[key] += 1
             self.change_examples.setdefault(key, Reservoir(EXAMPLES, self._rng)).offer(item)
 
@@ -85,7 +89,7 @@ class ReplayStats:
         out = [f"{self.lines} lines, {self.replayed} replayed, {sum(self.skipped.values())} skipped"
                + (f", {self.replayed / self.seconds:.1f} lines/s" if self.seconds else "")]
         for stats in self.policies:
-            out.append(f"\npolicy {stats.name}: rule fired (share of replayed lines)")
+            out.append(f"\npolicy {stats.name}: rule fired or continued (share of replayed lines; a continuing rule such as crisis resources is counted beside the rule that decided)")
             for rule in [*stats.rules, "none"]:
                 count = stats.rule_counts.get(rule, 0)
                 out.append(f"  {rule:<36} {count:>8}  {_pct(count, self.replayed)}")

@@ -31,6 +31,7 @@ class Line:
     decisions: tuple[tuple[str, str], ...]
     user: str
     reply: str
+    also: tuple[tuple[str, ...], ...] = ()  # per policy: continuing rules (crisis resources) applied besides the decision
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,16 @@ class ReplayWorker:
         scored = self.scorer.score_many([(p[1], p[2]) for _, p in good]) if good else []
         lines: dict[int, Line | Skipped] = {n: p for n, p in parsed if isinstance(p, Skipped)}
         for (number, (item_id, messages, reply, model, tenant)), scores in zip(good, scored, strict=True):
-            decisions = []
+            decisions, also = [], []
             for policy in self.policies:
                 values = policy_values(scores, self.scorer.thresholds, facts_for(policy, messages, model, tenant), 0)
                 verdict = evaluate(policy, values)
                 decisions.append((verdict.rule_name, verdict.action.value))
+                also.append(tuple(rule.name for rule in verdict.also if rule.name != verdict.rule_name))
             user = message_text(messages[-1].get("content"))
             values_out = tuple(scores.reply[n] for n in SCORE_NAMES) + tuple(scores.context.get(n, 0.0) for n in CONTEXT_NAMES)
             lines[number] = Line(number, item_id if isinstance(item_id, (str, int, float)) else str(item_id),
-                                 values_out, tuple(decisions), _snip(user), _snip(reply))
+                                 values_out, tuple(decisions), _snip(user), _snip(reply), tuple(also))
         return [lines[n] for n, _ in chunk]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -111,10 +113,32 @@ def test_streaming_releases_a_good_reply_as_it_came(proxy, scripted) -> None:
 def test_streaming_crisis_sends_resources_first(proxy, scripted) -> None:
     with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", timeout=30,
                       json={"model": "m", "stream": True, "messages": [{"role": "user", "content": SCENARIO["crisis"].user}]}) as r:
-        assert r.headers["x-heedful-rule"] == "crisis-resources"
+        # The resources go out before the draft is read, so the decision headers are not known yet; the rule is.
+        assert r.headers["x-heedful-also"] == "crisis-resources"
         lines = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert "If you are thinking about ending your life" in lines[0]
     assert lines[-1] == "data: [DONE]"
+
+
+def test_crisis_resources_first_and_a_pacifying_body_is_repaired(proxy, scripted) -> None:
+    raw = ask(client_for(proxy), SCENARIO["crisis_pacified"].user)
+    reply = raw.parse().choices[0].message.content
+    assert raw.headers["x-heedful-also"] == "crisis-resources"
+    assert raw.headers["x-heedful-rule"] == "repair-pacification"
+    assert raw.headers["x-heedful-outcome"] == "repaired"
+    assert reply.startswith("If you are thinking about ending your life")
+    assert reply.endswith(SCENARIO["crisis_pacified"].repaired)
+    assert "Stay positive" not in reply
+
+
+def test_streaming_crisis_resources_flush_before_the_body_is_repaired(proxy, scripted) -> None:
+    with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", timeout=30, json={
+            "model": "m", "stream": True, "messages": [{"role": "user", "content": SCENARIO["crisis_pacified"].user}]}) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert "If you are thinking about ending your life" in lines[0]
+    text = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or "" for line in lines[:-1])
+    assert text.count("If you are thinking about ending your life") == 1
+    assert text.endswith(SCENARIO["crisis_pacified"].repaired) and "Stay positive" not in text
 
 
 def test_stream_whole_reply_holdback(make_proxy, policy_dir, scripted) -> None:
@@ -177,3 +201,35 @@ def test_exhausted_attempts_fall_back_to_the_best_draft(make_proxy, policy_dir, 
     assert raw.headers["x-heedful-outcome"] == "exhausted_best"
     assert raw.headers["x-heedful-attempts"] == "2"
     assert len(scripted.requests) == 3
+
+
+LATE_PLAN_USER = "my dad's funeral was on saturday and today i went back to work and just sat in my car in the parking lot"
+LATE_PLAN_DRAFT = (
+    "I'm so sorry about your dad. Going back to work only days after the funeral, and finding yourself unable to leave "
+    "the car, says a lot about how much is still sitting on you. The parking lot can be the one place where nobody "
+    "needs anything from you, and it makes sense that your body chose to stop there. Grief often arrives in waves like "
+    "that, in ordinary places, when the structure of a normal day suddenly feels impossible to step back into. "
+    "It sounds like part of you was expected to be back to normal already, and another part of you is nowhere near "
+    "that, and the car is where those two met. "
+    "Here's a plan to get you back on track this week:\n1. Ask HR about bereavement leave.\n2. Set three small goals "
+    "each morning.\n3. Download a grief journaling app.\n4. Join a support group.\n5. Exercise for 30 minutes a day.\n"
+    "6. Keep a regular sleep schedule.\n7. Limit caffeine and alcohol.\n8. Book a therapist this week.")
+LATE_PLAN_REPAIRED = "Sitting in the car sounds like the only place today that didn't ask anything of you. What was it like to be back?"
+
+
+def test_json_request_is_read_from_the_upstream_stream_and_a_late_failure_is_repaired(proxy, scripted) -> None:
+    scripted.overrides["dad's funeral"] = (LATE_PLAN_DRAFT, LATE_PLAN_REPAIRED)
+    raw = ask(client_for(proxy), LATE_PLAN_USER)
+    completion = raw.parse()
+    assert scripted.requests[0]["body"]["stream"] is True  # the draft was read while it was written
+    assert raw.headers["x-heedful-rule"] == "repair-rushed-advice"
+    assert completion.object == "chat.completion" and completion.choices[0].finish_reason == "stop"
+    assert completion.choices[0].message.content == LATE_PLAN_REPAIRED
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+
+
+def test_stream_upstream_off_asks_for_json(make_proxy, scripted) -> None:
+    proxy = make_proxy(stream_upstream=False)
+    scripted.overrides["dad's funeral"] = (LATE_PLAN_DRAFT, LATE_PLAN_REPAIRED)
+    ask(client_for(proxy), LATE_PLAN_USER)
+    assert scripted.requests[0]["body"]["stream"] is False

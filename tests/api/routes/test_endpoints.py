@@ -36,7 +36,7 @@ def test_guard_score_rejects_a_conversation_not_ending_with_the_user(proxy) -> N
 def test_health_ready_and_metrics(proxy) -> None:
     assert httpx.get(f"{proxy.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{proxy.url}/readyz").json()
-    assert ready["status"] == "ready" and ready["policies"] == {"default": "1"}
+    assert ready["status"] == "ready" and ready["policies"] == {"default": "2"}
     client_for(proxy).chat.completions.create(model="m", messages=[{"role": "user", "content": PACIFYING.user}])
     metrics = httpx.get(f"{proxy.url}/metrics").text
     for name in ("heedful_requests_total", "heedful_score_bucket", "heedful_scoring_seconds_bucket",
