@@ -10,6 +10,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from classifiers.artifacts import DEFAULT_MODEL_DIR
 
 
+# The shipped policies travel inside the package (app/default_policies links to the repository's policies/), so an
+# installed `heedful serve` started anywhere has a policy to run.
+PACKAGED_POLICIES = Path(__file__).resolve().parent / "default_policies"
+
+
+def default_policy_dir() -> Path:
+    local = Path("policies")
+    return local if local.is_dir() else PACKAGED_POLICIES
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEEDFUL_", env_ignore_empty=True, extra="ignore")
 
@@ -17,7 +27,9 @@ class Settings(BaseSettings):
     upstream_api_key: SecretStr | None = Field(None, description="If set, replaces the client's Authorization upstream.")
     host: str = "127.0.0.1"
     port: int = 8080
-    policies: Path = Field(Path("policies"), description="Directory of policy YAML files; watched and hot-reloaded.")
+    policies: Path = Field(default_factory=lambda: default_policy_dir(),
+                           description="Directory of policy YAML files; watched and hot-reloaded. Default: ./policies "
+                           "where it exists, else the policies shipped inside the package.")
     redis_url: str | None = Field(None, description="Redis for shared state; without it an in-process store is used.")
     model_path: Path = Field(DEFAULT_MODEL_DIR, description="Classifier model folder.")
     upstream_timeout_s: float = Field(120.0, gt=0)
@@ -31,6 +43,7 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(0.05, gt=0, description="Per-operation Redis timeout; past it the request goes on without Redis.")
     policy_poll_s: float = Field(1.0, gt=0)
     guard_enabled: bool = Field(True, description="False turns the proxy into a plain pass-through (kill switch).")
+    shutdown_drain_s: float = Field(5.0, ge=0, description="At shutdown, how long background audit writes may take.")
     stream_upstream: bool = Field(True, description="Answer plain-text JSON requests from an upstream stream, so the draft "
                                   "is read while it is written (the guard's work after the last token stays one window). "
                                   "Turn off for upstreams that cannot stream.")

@@ -18,6 +18,7 @@ from app.errors import UpstreamFailure
 from app.metrics import Metrics
 from app.openai.protocol import ChatCompletionRequest, choice_text
 from app.policy.engine import RequestFacts, Verdict, evaluate, policy_values
+from app.policy.effects import compose
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action, Rule
 from app.scoring import ScoringService
@@ -212,19 +213,9 @@ class Guard:
             decision.extra["final_scores"] = final.scores.reply
         rules = [*also, *([final.verdict.rule] if final.verdict.rule is not None else [])]
         decision.also = tuple(rule.name for rule in also)
-        body, prefix, suffix = final.text, "", ""
-        for rule in rules:
-            if rule.action == Action.append and rule.text:
-                suffix += "\n\n" + rule.text
-            elif rule.action == Action.prepend and rule.text:
-                prefix += rule.text + "\n\n"
-            elif rule.action == Action.replace and rule.text:
-                body = rule.text
-            elif rule.action == Action.escalate:
-                decision.review = True
-        decision.prefix, decision.suffix = prefix, suffix
-        # Resources placed by a continuing rule are never removed, even by a replacement.
-        decision.text = prefix + body + suffix
+        composed = compose(rules, final.text)
+        decision.prefix, decision.suffix, decision.text = composed.prefix, composed.suffix, composed.text
+        decision.review = decision.review or composed.review
         rule = final.verdict.rule if final.verdict.rule is not None else (also[-1] if also else None)
         if rule is None:
             return

@@ -26,6 +26,9 @@ def create_app(settings: Settings) -> FastAPI:
         watcher = asyncio.create_task(services.policies.watch(settings.policy_poll_s))
         yield
         watcher.cancel()
+        # Audit records of streams that just finished are written in the background: let them land before the store
+        # closes, so a shutdown never loses one.
+        await services.drain(settings.shutdown_drain_s)
         await services.upstream.aclose()
         await services.store.aclose()
         services.scoring.shutdown()

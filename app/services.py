@@ -34,6 +34,17 @@ class Services:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    async def drain(self, timeout_s: float) -> int:
+        """Wait for background work (audit writes of finished streams) before the store closes; returns how many tasks
+        were still unfinished at the deadline (and so were cancelled)."""
+        pending = set(self.background)
+        if not pending:
+            return 0
+        _, unfinished = await asyncio.wait(pending, timeout=timeout_s)
+        for task in unfinished:
+            task.cancel()
+        return len(unfinished)
+
 
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     policies = PolicyStore(settings.policies, metrics)

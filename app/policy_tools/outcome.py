@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.corrective import instruction_for
+from app.policy.effects import compose
 from app.policy.engine import RequestFacts, Verdict
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action
@@ -31,43 +32,37 @@ class Effect:
 
 
 def effect_of(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
-    """What the user would get. Continuing rules (crisis resources) wrap whatever the deciding rule does."""
-    prefix = "".join(f"{r.text}\n\n" for r in verdict.also if r.action == Action.prepend and r.text)
-    suffix = "".join(f"\n\n{r.text}" for r in verdict.also if r.action == Action.append and r.text)
-    effect = _deciding_effect(policy, verdict, draft)
-    if not (prefix or suffix) or verdict.rule is None:
-        if verdict.rule is None and (prefix or suffix):
-            return Effect("fixed text is added around the draft (a continuing rule)", f"{prefix}{draft}{suffix}")
-        return effect
-    if verdict.rule.action in REPAIR_ACTIONS:
-        return Effect(f"the fixed text goes out first, then: {effect.summary}", f"{prefix}[repaired reply]{suffix}\n\n"
-                      f"instruction: {effect.text}")
-    return Effect(f"the fixed text goes out first, then: {effect.summary}", f"{prefix}{effect.text or draft}{suffix}")
-
-
-def _deciding_effect(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
+    """What the user would get, composed exactly as the proxy composes it (app.policy.effects)."""
     spec = policy.document.spec
-    rule = verdict.rule
     shadow = " (shadow mode: the user would still get the original draft; the change is only recorded)" if spec.mode == "shadow" else ""
-    if rule is None or rule.action == Action.allow:
+    rule = verdict.rule
+    fixed = [*verdict.also, *([rule] if rule is not None else [])]
+    around = compose(verdict.also, "")
+    if rule is not None and rule.action in REPAIR_ACTIONS:
+        instruction = instruction_for(rule.label, dict(spec.instructions), rule.instruction)
+        if rule.action == Action.rewrite:
+            how = "the model is asked to revise the draft with this instruction"
+        else:
+            n = rule.candidates
+            how = f"the model is asked for {n} new draft{'s' if n > 1 else ''} with this instruction"
+        limits = spec.limits
+        how += f" (at most {rule.max_attempts or limits.max_attempts} attempt(s); when they run out: {limits.on_exhausted})"
+        if around.prefix or around.suffix:
+            return Effect(f"the fixed text goes out first, then {how}{shadow}",
+                          f"{around.prefix}[repaired reply]{around.suffix}\n\ninstruction: {instruction}")
+        return Effect(how + shadow, instruction)
+    composed = compose(fixed, draft)
+    if composed.text == draft:
+        if composed.review:
+            return Effect("the draft goes to the user unchanged and is flagged for human review")
+        if rule is not None and rule.action == Action.annotate:
+            return Effect("the draft goes to the user unchanged; the decision is recorded in headers and the audit log")
         return Effect("the draft goes to the user unchanged")
-    if rule.action == Action.annotate:
-        return Effect("the draft goes to the user unchanged; the decision is recorded in headers and the audit log")
-    if rule.action == Action.escalate:
-        return Effect("the draft goes to the user unchanged and is flagged for human review")
-    if rule.action == Action.append:
-        return Effect("this text is added after the draft" + shadow, f"{draft}\n\n{rule.text}")
-    if rule.action == Action.prepend:
-        return Effect("this text is placed before the draft" + shadow, f"{rule.text}\n\n{draft}")
-    if rule.action == Action.replace:
-        return Effect("the draft is replaced by this text" + shadow, rule.text)
-    assert rule.action in REPAIR_ACTIONS
-    instruction = instruction_for(rule.label, dict(spec.instructions), rule.instruction)
-    if rule.action == Action.rewrite:
-        how = "the model is asked to revise the draft with this instruction"
-    else:
-        n = rule.candidates
-        how = f"the model is asked for {n} new draft{'s' if n > 1 else ''} with this instruction"
-    limits = spec.limits
-    how += f" (at most {rule.max_attempts or limits.max_attempts} attempt(s); when they run out: {limits.on_exhausted})"
-    return Effect(how + shadow, instruction)
+    parts = []
+    if composed.body != draft:
+        parts.append("the draft is replaced by fixed text")
+    if composed.prefix:
+        parts.append("fixed text is placed before the draft" if composed.body == draft else "fixed text goes before it")
+    if composed.suffix:
+        parts.append("fixed text is added after the draft" if composed.body == draft else "fixed text goes after it")
+    return Effect("; ".join(parts) + shadow, composed.text)

@@ -94,3 +94,37 @@ def test_score_cache_keys_carry_the_model_identity(make_proxy, redis_server, scr
     (rolled / "thresholds.json").write_text(json.dumps(thresholds))
     ask(make_proxy(redis_url=redis_server.url, model_path=rolled), GOOD.user)
     assert len(client.keys("heedful:scores:*")) == 2  # same conversation and draft, two models: two entries
+
+
+def test_shutdown_waits_for_the_audit_of_a_finished_stream(make_proxy, redis_server, scripted) -> None:
+    """A stream's audit record is written after the last byte; stopping the proxy right then must not lose it."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    long_reply = "That sounds like a lot to carry, and it makes sense that it keeps coming back. " * 250
+    scripted.overrides["moving flat"] = (long_reply, long_reply)
+    proxy = make_proxy(redis_url=redis_server.url)
+    with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", timeout=30, json={
+            "model": "m", "stream": True, "messages": [{"role": "user", "content": "moving flat this week, tired"}]}) as r:
+        assert [line for line in r.iter_lines() if line.startswith("data: ")][-1] == "data: [DONE]"
+    proxy.__exit__(None, None, None)
+    records = client.xrange(AUDIT_STREAM)
+    assert len(records) == 1 and b'"stream": true' in records[0][1][b"record"]
+
+
+async def test_drain_waits_for_background_work_and_cancels_past_the_deadline() -> None:
+    import asyncio
+
+    from app.services import Services
+
+    services = Services.__new__(Services)
+    services.background = set()
+    done: list[str] = []
+
+    async def audit(name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        done.append(name)
+
+    services.spawn(audit("slow but in time", 0.2))
+    services.spawn(audit("too slow", 5.0))
+    assert await services.drain(0.5) == 1
+    assert done == ["slow but in time"]

@@ -31,3 +31,34 @@ def test_logs_never_contain_credentials() -> None:
     text = JsonFormatter().format(record)
     assert "sk-live-abc123xyz" not in text and "sk-proj-999999" not in text
     assert "[redacted]" in text
+
+
+def test_serve_outside_the_repository_uses_the_packaged_policies(tmp_path: Path) -> None:
+    """Started from any directory without --policies, the installed package brings its default policies."""
+    import os
+    import time
+
+    import httpx
+
+    from app.local_server import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEEDFUL_")}
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--upstream",
+                                    "http://127.0.0.1:9/v1"], cwd=tmp_path, env=env | {"PYTHONPATH": str(POLICIES.parent)},
+                                   stdout=subprocess.DEVNULL, stderr=sink)
+    try:
+        deadline = time.monotonic() + 30
+        ready = None
+        while time.monotonic() < deadline and ready is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert ready is not None and ready["status"] == "ready", log.read_text()
+        assert "default" in ready["policies"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
