@@ -188,7 +188,7 @@ class Guard:
 
     async def _ask_upstream(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
                             rule: Rule, draft: str, authorization: str | None) -> list[str]:
-        instruction = instruction_for(rule.label, dict(policy.document.spec.instructions), rule.instruction)
+        instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()}, rule.instruction)
         if rule.action == Action.rewrite:
             guidance = (f"Revise the draft reply below so that it follows this guidance. {instruction}\n"
                         f"Return only the revised reply.\n\nDraft reply:\n{draft}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
@@ -26,9 +28,9 @@ class Services:
     upstream: Upstream
     store: Store
     guard: Guard
-    background: set[asyncio.Task] = field(default_factory=set)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    def spawn(self, coroutine) -> None:  # type: ignore[no-untyped-def]
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run work after the response (audit of a finished stream) without letting the task be collected early."""
         task = asyncio.create_task(coroutine)
         self.background.add(task)

@@ -124,7 +124,9 @@ class RedisStore:
             key = f"heedful:budget:{tenant}:{int(time.time() // 60)}"
             try:
                 async with self._redis.pipeline(transaction=True) as pipe:
-                    used, _ = await pipe.incr(key).expire(key, 120).execute()
+                    pipe.incr(key)
+                    pipe.expire(key, 120)
+                    used, _ = await pipe.execute()
                 self._ok()
                 return int(used) <= per_minute
             except (RedisError, OSError) as exc:
@@ -134,7 +136,7 @@ class RedisStore:
     async def append_audit(self, record: dict[str, Any], review: bool) -> None:
         if self._available():
             try:
-                fields = {"record": json.dumps(record)}
+                fields: dict[Any, Any] = {"record": json.dumps(record)}
                 await self._redis.xadd(AUDIT_STREAM, fields, maxlen=self._maxlen, approximate=True)
                 if review:
                     await self._redis.xadd(REVIEW_STREAM, fields, maxlen=self._maxlen, approximate=True)
@@ -151,7 +153,7 @@ class RedisStore:
     async def recent_audit(self, count: int) -> list[dict[str, Any]]:
         if self._available():
             try:
-                entries = await self._redis.xrevrange(AUDIT_STREAM, count=count)
+                entries: list[Any] = list(await self._redis.xrevrange(AUDIT_STREAM, count=count) or [])
                 self._ok()
                 return [json.loads(fields[b"record"]) for _, fields in reversed(entries)]
             except (RedisError, OSError) as exc:

@@ -41,7 +41,8 @@ class Upstream:
             raise UpstreamTimeout(f"upstream timed out: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"upstream unreachable: {type(exc).__name__}: {exc}") from exc
-        return _json_body(response)
+        body_out: dict[str, Any] = _json_body(response)
+        return body_out
 
     async def stream_chat(self, body: dict[str, Any], authorization: str | None) -> AsyncIterator[dict[str, Any]]:
         """Open a streaming completion: errors before the first chunk raise here; a later cut raises from the iterator."""

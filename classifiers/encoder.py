@@ -46,6 +46,13 @@ def _session(path: Path, threads: int, arena: bool = True) -> ort.InferenceSessi
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def _token_id(tokenizer: Tokenizer, token: str) -> int:
+    found = tokenizer.token_to_id(token)
+    if found is None:
+        raise ValueError(f"the tokenizer has no {token} token")
+    return int(found)
+
+
 class Encoder:
     """Builds the passes' token rows under their budgets and runs them through a model (logits or embeddings)."""
 
@@ -53,8 +60,8 @@ class Encoder:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        self._cls = self._tokenizer.token_to_id("[CLS]")
-        self._sep = self._tokenizer.token_to_id("[SEP]")
+        self._cls = _token_id(self._tokenizer, "[CLS]")
+        self._sep = _token_id(self._tokenizer, "[SEP]")
         self._separator = self._ids([OLDER_TURN_SEPARATOR])[0]
         self._session = _session(model_dir / model_file, threads, arena)
 
@@ -153,7 +160,8 @@ class Encoder:
         starts = [start for start, _ in encoding.offsets]
         ends = sorted({m.end() for m in _SENTENCE_END.finditer(text)})
         # Token index after which a sentence has ended: the count of tokens that start before the sentence's end.
-        cuts, t = [], 0
+        cuts: list[int] = []
+        t = 0
         for end in ends:
             while t < len(starts) and starts[t] < end:
                 t += 1

@@ -10,6 +10,8 @@ The phrase lists are written from the label definitions, not fitted to any data 
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 
 from classifiers.crisis_lexicon import crisis_phrase
@@ -68,7 +70,7 @@ def _score(pattern: re.Pattern[str], text: str) -> float:
     return 1.0 - 0.5 ** len(pattern.findall(text))
 
 
-def keyword_scores(messages: list[dict], reply: str) -> dict[str, float]:
+def keyword_scores(messages: list[dict[str, Any]], reply: str) -> dict[str, float]:
     """Scores in [0, 1] for the three reply labels and the three context signals."""
     last_user = next((message_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     distress = _score(DISTRESS, last_user)

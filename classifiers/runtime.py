@@ -88,7 +88,7 @@ class Scorer:
 
     def _calibrate(self, logits: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
         scale, shift = self._calibration[labels]
-        return 1.0 / (1.0 + np.exp(-(logits * scale + shift)))
+        return np.asarray(1.0 / (1.0 + np.exp(-(logits * scale + shift))), dtype=np.float32)
 
     def prepare(self, messages: Sequence[dict[str, Any]]) -> PreparedContext:
         return self.prepare_many([messages])[0]
@@ -131,7 +131,7 @@ class Scorer:
             np.stack([p.previous_embedding for p in prepared]),
             np.array([bool(p.view.previous_assistant) for p in prepared]),
         )
-        return self._reply_head.run(None, {"features": features})[0]
+        return np.asarray(self._reply_head.run(None, {"features": features})[0], dtype=np.float32)
 
     def score_settled_windows(self, prepared: PreparedContext, text_so_far: str, window_cache: WindowCache) -> int:
         """Run the windows of a reply still being written that can no longer change (all but its last) into the cache;

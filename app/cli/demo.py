@@ -18,7 +18,7 @@ from app.scripted_upstream import SCENARIOS, ScriptedUpstream
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "demo", help="run the real proxy and model against a scripted local upstream and show what the guard does",
         description="Starts a scripted OpenAI-compatible upstream (canned drafts, named as such) and the real Heedful proxy "

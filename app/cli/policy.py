@@ -13,7 +13,7 @@ from app.policy.errors import PolicyError
 DEFAULT_DIR = Path("policies")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "policy", help="check, test, explain and compare policy files",
         description="Tools for the people who own policies. None of them call an LLM; `test` and `explain` run the real "

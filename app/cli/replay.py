@@ -10,7 +10,7 @@ from pathlib import Path
 from app.policy.errors import PolicyError
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from classifiers import DEFAULT_MODEL_DIR
 
     parser = commands.add_parser(

@@ -11,7 +11,7 @@ from classifiers import DEFAULT_MODEL_DIR, Scorer
 from classifiers.batch import InputLineError, read_items, score_items
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "score", help="score a JSONL file of conversations and draft replies",
         description="Each input line: {\"id\": ..., \"messages\": [...], \"reply\": \"...\"}. Each output line, in input "

@@ -13,7 +13,7 @@ from classifiers import ModelFilesError
 from classifiers.artifacts import load_model_info
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("serve", help="run the guard proxy (options also read from HEEDFUL_* variables)")
     parser.add_argument("--upstream", help="upstream base URL, e.g. https://api.openai.com/v1 [HEEDFUL_UPSTREAM]")
     parser.add_argument("--upstream-api-key", help="key sent upstream instead of the client's [HEEDFUL_UPSTREAM_API_KEY]")

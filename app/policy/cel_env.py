@@ -8,9 +8,12 @@ from typing import Any
 
 import cel
 
-from classifiers.labels import CONTEXT_SIGNALS as CONTEXT_FIELDS
-from classifiers.labels import FLAGS as FLAG_NAMES
-from classifiers.labels import REPLY_SCORES as REPLY_FIELDS
+from classifiers.labels import CONTEXT_SIGNALS, FLAGS, REPLY_SCORES
+
+# The variables a condition may name, from the one label registry.
+REPLY_FIELDS = REPLY_SCORES
+CONTEXT_FIELDS = CONTEXT_SIGNALS
+FLAG_NAMES = FLAGS
 
 REQUEST_FIELDS = ("model", "tenant", "stream", "turns")
 TOP_LEVEL = {"reply": REPLY_FIELDS, "context": CONTEXT_FIELDS, "request": REQUEST_FIELDS, "attempt": (), "flags": ()}

@@ -7,7 +7,7 @@ repair attempts and how much time a request may spend; when they run out, `on_ex
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,14 +18,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Action(str, Enum):
+class Action(str, Enum):  # noqa: UP042 - a str mixin keeps YAML and JSON values plain strings
     allow = "allow"
     annotate = "annotate"
     regenerate = "regenerate"
     rewrite = "rewrite"
     append = "append"
     prepend = "prepend"
-    replace = "replace"
+    replace = "replace"  # type: ignore[assignment]  # the member shadows str.replace by design
     escalate = "escalate"
 
 
@@ -36,7 +36,7 @@ TEXT_ACTIONS = frozenset({Action.append, Action.prepend, Action.replace})
 CORRECTIVE_LABELS = CORRECTIVE
 CorrectiveLabel = Literal["pacification", "sycophancy_epistemic", "sycophancy_social", "rushed_advice", "sycophancy", "crisis"]
 # The Literal is what the JSON schema shows an editor; it must list exactly the registry's corrective labels.
-assert set(CorrectiveLabel.__args__) == set(CORRECTIVE), "CorrectiveLabel is out of step with classifiers.labels"
+assert set(get_args(CorrectiveLabel)) == set(CORRECTIVE), "CorrectiveLabel is out of step with classifiers.labels"
 
 
 class Rule(Strict):
@@ -138,4 +138,4 @@ class PolicyDocument(Strict):
     kind: Literal["Policy"]
     metadata: Metadata
     spec: Spec
-    tests: list[dict] = Field(default_factory=list, description="Inline test cases (see `heedful policy test`).")
+    tests: list[dict[str, Any]] = Field(default_factory=list, description="Inline test cases (see `heedful policy test`).")

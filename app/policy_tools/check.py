@@ -4,6 +4,8 @@ are almost certainly mistakes: thresholds outside [0, 1] and rules that can neve
 
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 import yaml
@@ -21,7 +23,7 @@ def threshold_problems(policy: LoadedPolicy) -> list[PolicyProblem]:
     return _thresholds(policy.file, policy.lines, [(i, r.when) for i, r in enumerate(policy.document.spec.rules)])
 
 
-def _thresholds(file: str, lines: dict, conditions: list[tuple[int, str]]) -> list[PolicyProblem]:
+def _thresholds(file: str, lines: dict[Any, int], conditions: list[tuple[int, str]]) -> list[PolicyProblem]:
     problems = []
     for index, when in conditions:
         where = ("spec", "rules", index, "when")
@@ -66,7 +68,7 @@ def raw_lint(path: Path) -> list[PolicyProblem]:
     rules = data.get("spec", {}).get("rules") if isinstance(data, dict) and isinstance(data.get("spec"), dict) else None
     if node is None or not isinstance(rules, list):
         return []
-    lines: dict = {}
+    lines: dict[Any, int] = {}
     line_map(node, (), lines, [], str(path))
     conditions = [(i, r["when"]) for i, r in enumerate(rules) if isinstance(r, dict) and isinstance(r.get("when"), str)]
     problems = _thresholds(str(path), lines, conditions)

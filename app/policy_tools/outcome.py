@@ -39,7 +39,7 @@ def effect_of(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
     fixed = [*verdict.also, *([rule] if rule is not None else [])]
     around = compose(verdict.also, "")
     if rule is not None and rule.action in REPAIR_ACTIONS:
-        instruction = instruction_for(rule.label, dict(spec.instructions), rule.instruction)
+        instruction = instruction_for(rule.label, {str(k): v for k, v in spec.instructions.items()}, rule.instruction)
         if rule.action == Action.rewrite:
             how = "the model is asked to revise the draft with this instruction"
         else:

@@ -89,11 +89,11 @@ class Suite:
     cases: list[LocatedCase] = field(default_factory=list)
 
 
-def _schema_problems(exc: ValidationError, file: str, lines: dict, prefix: tuple[Any, ...] = ()) -> list[PolicyProblem]:
+def _schema_problems(exc: ValidationError, file: str, lines: dict[Any, int], prefix: tuple[Any, ...] = ()) -> list[PolicyProblem]:
     return schema_problems(exc, file, lines, "policy_test_error", prefix)
 
 
-def _case(raw: Any, file: str, lines: dict, where: tuple[Any, ...], problems: list[PolicyProblem]) -> LocatedCase | None:
+def _case(raw: Any, file: str, lines: dict[Any, int], where: tuple[Any, ...], problems: list[PolicyProblem]) -> LocatedCase | None:
     try:
         case = Case.model_validate(raw)
     except ValidationError as exc:
@@ -118,7 +118,7 @@ def load_suite_file(path: Path, problems: list[PolicyProblem]) -> tuple[SuiteFil
     if node is None or not isinstance(data, dict):
         problems.append(PolicyProblem(file, 1, "policy_test_error", "", "expected a mapping with 'cases' (and optionally 'policy')"))
         return None, []
-    lines: dict = {}
+    lines: dict[Any, int] = {}
     line_map(node, (), lines, problems, file)
     header = {k: v for k, v in data.items() if k != "cases"}
     raw_cases = data.get("cases")

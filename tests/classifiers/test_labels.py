@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 from app.corrective import BY_LABEL
 from app.policy.cel_env import CONTEXT_FIELDS, FLAG_NAMES, REPLY_FIELDS
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_every_surface_uses_the_registry() -> None:
     assert REPLY_LABELS + CONTEXT_LABELS == ALL_OUTPUTS
     assert REPLY_FIELDS == REPLY_SCORES and CONTEXT_FIELDS == CONTEXT_SIGNALS and FLAG_NAMES == FLAGS
-    assert CORRECTIVE_LABELS == CORRECTIVE and set(CorrectiveLabel.__args__) == set(CORRECTIVE)
+    assert CORRECTIVE_LABELS == CORRECTIVE and set(get_args(CorrectiveLabel)) == set(CORRECTIVE)
     assert set(BY_LABEL) == set(CORRECTIVE)
 
 

@@ -65,7 +65,7 @@ def _histogram(name: str, counts: list[int], thresholds: list[tuple[float, str]]
                      f'<title>threshold {value:g}</title></line>')
     parts.append(f'<line x1="0" x2="{w}" y1="{h}" y2="{h}" stroke="#8a94a6"/>')
     for tick in (0, 0.5, 1):
-        parts.append(f'<text x="{tick * w:.0f}" y="{h + 14}" font-size="11" text-anchor="{ {0: "start", 1: "end"}.get(tick, "middle")}" '
+        parts.append(f'<text x="{tick * w:.0f}" y="{h + 14}" font-size="11" text-anchor="{ {0.0: "start", 1.0: "end"}.get(float(tick), "middle")}" '
                      f'fill="#5d6778">{tick:g}</text>')
     parts.append("</svg>")
     return "".join(parts)

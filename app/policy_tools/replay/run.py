@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import multiprocessing
 import sys
 import time
@@ -74,7 +76,7 @@ def replay(policies: list[LoadedPolicy], log: Path, model_dir: Path, workers: in
     return stats
 
 
-def _drain(stats: ReplayStats, bar: object, workers: int, submitted: Iterator[Future[list[Line | Skipped]]]) -> None:
+def _drain(stats: ReplayStats, bar: Any, workers: int, submitted: Iterator[Future[list[Line | Skipped]]]) -> None:
     """Collect results in input order, never more than a few chunks in flight (the generator submits lazily)."""
     pending: deque[Future[list[Line | Skipped]]] = deque()
     for future in submitted:
@@ -85,14 +87,14 @@ def _drain(stats: ReplayStats, bar: object, workers: int, submitted: Iterator[Fu
         _take(stats, pending.popleft().result(), bar)
 
 
-def _take(stats: ReplayStats, results: list[Line | Skipped], bar: object) -> None:
+def _take(stats: ReplayStats, results: list[Line | Skipped], bar: Any) -> None:
     for item in results:
         stats.add(item)
     if bar is not None:
-        bar.update(len(results))  # type: ignore[attr-defined]
+        bar.update(len(results))
 
 
-def _bar(total: int | None, enabled: bool) -> object:
+def _bar(total: int | None, enabled: bool) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm

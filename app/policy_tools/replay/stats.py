@@ -17,7 +17,8 @@ SKIPPED_LINES_KEPT = 5
 
 class Reservoir:
     def __init__(self, size: int, rng: random.Random) -> None:
-        self.size, self.seen, self.items, self._rng = size, 0, [], rng
+        self.size, self.seen, self._rng = size, 0, rng
+        self.items: list[Any] = []
 
     def offer(self, item: Any) -> None:
         self.seen += 1

@@ -5,6 +5,8 @@ back: scores, the decisions and short snippets for examples, never whole convers
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +72,7 @@ def parse(number: int, text: str) -> tuple[Any, list[dict[str, Any]], str, str |
 class ReplayWorker:
     def __init__(self, policies: list[tuple[str, str]], model_dir: str, threads: int) -> None:
         self.policies: list[LoadedPolicy] = [parse_policy(text, file) for text, file in policies]
-        self.scorer = Scorer(model_dir, threads=threads)
+        self.scorer = Scorer(Path(model_dir), threads=threads)
 
     def run(self, chunk: list[tuple[int, str]]) -> list[Line | Skipped]:
         parsed = [(number, parse(number, text)) for number, text in chunk]
