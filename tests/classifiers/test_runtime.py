@@ -115,6 +115,16 @@ def test_crisis_lexicon_catches_intent_and_skips_hyperbole() -> None:
         assert crisis_phrase(hyperbole) is None
 
 
+def test_crisis_lexicon_skips_negation_the_past_and_other_people() -> None:
+    """Grief for someone who died by suicide, or ideation the user says is over, is not a disclosure of current risk."""
+    for text in ("I'm not suicidal, I'm just exhausted", "my brother died by suicide last year and today is his birthday",
+                 "a few years ago i was suicidal, but i'm doing well now", "i used to self harm in high school",
+                 "my cousin overdosed in 2019", "I don't want to die, I just want this to stop hurting"):
+        assert crisis_phrase(text) is None, text
+    for text in ("I've been feeling suicidal again", "I have been cutting myself again", "I want to die"):
+        assert crisis_phrase(text), text
+
+
 def test_public_api_is_exactly_all() -> None:
     exported = {name for name in dir(classifiers) if not name.startswith("_")}
     modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "batch", "keyword_baseline", "training",
