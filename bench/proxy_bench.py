@@ -57,8 +57,10 @@ def conversation(turns: int) -> list[dict[str, str]]:
     return messages + [{"role": "user", "content": GOOD_USER}]
 
 
-async def run_load(url: str, body_for, count: int, concurrency: int, stream: bool = False) -> tuple[list[float], float]:  # type: ignore[no-untyped-def]
-    """Latencies (s) of `count` requests at a fixed concurrency, and the wall time. For streams: time to first content."""
+async def run_load(url: str, body_for, count: int, concurrency: int, stream: bool = False,  # type: ignore[no-untyped-def]
+                   to_end: bool = False) -> tuple[list[float], float]:
+    """Latencies (s) of `count` requests at a fixed concurrency, and the wall time. For streams: time to first content
+    (or, with to_end, to the stream's end)."""
     latencies: list[float] = []
     queue = iter(range(count))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -73,7 +75,8 @@ async def run_load(url: str, body_for, count: int, concurrency: int, stream: boo
                         async for line in response.aiter_lines():  # read to the end; note the first content
                             if first is None and '"content": "' in line and '"content": ""' not in line:
                                 first = time.perf_counter() - start
-                        latencies.append(first if first is not None else time.perf_counter() - start)
+                        end = time.perf_counter() - start
+                        latencies.append(end if to_end or first is None else first)
                 else:
                     response = await client.post(url, json=body)
                     response.raise_for_status()
@@ -93,9 +96,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "proxy.md")
     args = parser.parse_args()
     python = sys.executable
-    up_port, on_port, off_port, slow_port, slow_proxy_port = (free_port() for _ in range(5))
+    up_port, on_port, off_port, slow_port, slow_proxy_port, paced_port, paced_proxy_port = (free_port() for _ in range(7))
     upstream = start([python, "-m", "app.scripted_upstream", "--port", str(up_port)])
     slow_upstream = start([python, "-m", "app.scripted_upstream", "--port", str(slow_port), "--latency-s", "0.2"])
+    # A model writing at a realistic pace: one word every 20 ms (about 65 tokens/s).
+    paced_upstream = start([python, "-m", "app.scripted_upstream", "--port", str(paced_port), "--token-delay-s", "0.02"])
     common = {"HEEDFUL_UPSTREAM": f"http://127.0.0.1:{up_port}/v1", "HEEDFUL_POLICIES": str(REPO / "policies"),
               "HEEDFUL_SCORE_CACHE_TTL_S": "0", "HEEDFUL_LOG_LEVEL": "warning"}
     heedful = [python, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
@@ -105,10 +110,14 @@ def main() -> None:
     cold_start = time.perf_counter() - cold_started
     unguarded = start([*heedful, "--port", str(off_port), "--no-guard"], common)
     slow_guarded = start([*heedful, "--port", str(slow_proxy_port)], common | {"HEEDFUL_UPSTREAM": f"http://127.0.0.1:{slow_port}/v1"})
+    paced_guarded = start([*heedful, "--port", str(paced_proxy_port)],
+                          common | {"HEEDFUL_UPSTREAM": f"http://127.0.0.1:{paced_port}/v1"})
     wait_ready(f"http://127.0.0.1:{up_port}/v1/models")
     wait_ready(f"http://127.0.0.1:{off_port}/healthz")
     wait_ready(f"http://127.0.0.1:{slow_proxy_port}/readyz")
     wait_ready(f"http://127.0.0.1:{slow_port}/v1/models")
+    wait_ready(f"http://127.0.0.1:{paced_proxy_port}/readyz")
+    wait_ready(f"http://127.0.0.1:{paced_port}/v1/models")
     direct, on, off = (f"http://127.0.0.1:{p}/v1/chat/completions" for p in (up_port, on_port, off_port))
     n = args.requests
     rows: list[str] = []
@@ -155,13 +164,27 @@ def main() -> None:
             slow_lat_direct, _ = asyncio.run(run_load(slow_direct, body(turns, words), 20, 1))
             rows.append(f"| {turns} | {words} | {pct(lat_on, 50) - pct(lat_direct, 50):.1f} | "
                         f"{pct(slow_lat_on, 50) - pct(slow_lat_direct, 50):.1f} |")
+        # Long replies written at a realistic pace, JSON client: the proxy reads the upstream's stream and scores windows
+        # as sentences complete, so what it adds after the last token is the last window or two. Direct = the same
+        # stream read to its end.
+        paced_direct = f"http://127.0.0.1:{paced_port}/v1/chat/completions"
+        paced_on = f"http://127.0.0.1:{paced_proxy_port}/v1/chat/completions"
+        rows += ["", "| reply words, written at 50 words/s | after the last token through the proxy p50 ms | p99 ms | windows |",
+                 "|---|---|---|---|"]
+        paced_requests = max(n // 20, 8)
+        for words in (100, 400):
+            paced_body = body(5, words)
+            direct_stream, _ = asyncio.run(run_load(paced_direct, paced_body, paced_requests, 1, stream=True, to_end=True))
+            through, _ = asyncio.run(run_load(paced_on, paced_body, paced_requests, 1))
+            after = sorted(t - d for t, d in zip(through, direct_stream, strict=False))
+            rows.append(f"| {words} | {pct(after, 50):.1f} | {pct(after, 99):.1f} | {max(1, round(words * 1.3 / 70))} (approx.) |")
         rss, peak = rss_mib(guarded.pid)
         metrics = httpx.get(f"http://127.0.0.1:{on_port}/metrics").text
         rows += ["", f"Cold start to ready (process start to /readyz 200): {cold_start * 1000:.0f} ms. "
                      f"Guarded proxy RSS after the run: {rss:.0f} MiB (peak {peak:.0f} MiB).",
                  f"Server-side guard time histogram: {server_side_summary(metrics)}."]
     finally:
-        for process in (guarded, unguarded, upstream, slow_guarded, slow_upstream):
+        for process in (guarded, unguarded, upstream, slow_guarded, slow_upstream, paced_guarded, paced_upstream):
             process.terminate()
     text = "\n".join(["# Proxy benchmark", "", f"`{' '.join(['.venv/bin/python', 'bench/proxy_bench.py', '--requests', str(n)])}` "
                       f"on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.", "", *rows, ""])
