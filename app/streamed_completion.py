@@ -49,7 +49,7 @@ async def collect(chunks: AsyncIterator[dict[str, Any]], scoring: ScoringService
                 finish = choice.get("finish_reason") or finish
                 # One read-ahead at a time, started when a sentence ends and the context is ready; a busy reader is
                 # simply skipped (the next sentence end catches up).
-                if piece.endswith(_SENTENCE_ENDS) and prepared.done() and not prepared.cancelled() \
+                if piece.rstrip(" ").endswith(_SENTENCE_ENDS) and prepared.done() and not prepared.cancelled() \
                         and prepared.exception() is None and (reading is None or reading.done()):
                     reading = asyncio.create_task(scoring.read_ahead(prepared.result(), "".join(parts), window_cache))
     finally:
