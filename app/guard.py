@@ -196,7 +196,9 @@ class Guard:
         else:
             guidance = f"Guidance for your next reply: {instruction}"
             n = rule.candidates
-        body = request.upstream_body(messages=[*messages, {"role": "system", "content": guidance}], stream=False)
+        # The repair goes upstream with the app's own messages (per-turn instructions included) plus the guidance.
+        body = request.upstream_body(messages=[*request.message_dicts(), {"role": "system", "content": guidance}],
+                                     stream=False)
         body.pop("n", None)
         if n > 1:
             body["n"] = n

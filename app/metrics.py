@@ -14,6 +14,8 @@ class Metrics:
         r = self.registry
         self.requests = Counter("heedful_requests", "Guarded requests by policy, rule and action.",
                                 ["policy", "rule", "action", "stream"], registry=r)
+        self.skipped = Counter("heedful_skipped", "Requests passed through unjudged, by reason (guard_disabled, "
+                               "not_user_turn, stream_with_n).", ["reason"], registry=r)
         self.score = Histogram("heedful_score", "Draft scores by label.", ["label"], buckets=_SCORE_BUCKETS, registry=r)
         self.scoring_seconds = Histogram("heedful_scoring_seconds", "Classifier time by stage.", ["stage"],
                                          buckets=_LATENCY_BUCKETS, registry=r)

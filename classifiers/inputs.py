@@ -51,6 +51,22 @@ class ConversationView:
         return self.user_turns[-1] if self.user_turns else ""
 
 
+_TRAILING_ROLES = ("system", "developer")
+
+
+def judged_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation a draft answers: trailing system or developer messages (an app's per-turn instructions) and
+    empty assistant placeholders after the last user turn are not the user's words, so they are set aside; the draft is
+    judged against the last user turn before them."""
+    judged = list(messages)
+    while judged and isinstance(judged[-1], dict) and (
+            judged[-1].get("role") in _TRAILING_ROLES
+            or (judged[-1].get("role") == "assistant" and not message_text(judged[-1].get("content")).strip()
+                and not judged[-1].get("tool_calls"))):
+        judged.pop()
+    return judged
+
+
 def view_of(messages: Sequence[dict[str, Any]]) -> ConversationView:
     """Extract user turns and the previous assistant turn; the last message must be the user's."""
     if not messages:

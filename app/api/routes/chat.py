@@ -19,7 +19,7 @@ from app.services import Services, services
 from app.streaming import guarded_stream, passthrough_stream
 from classifiers import PreparedContext
 from classifiers.encoder import WindowCache
-from classifiers.inputs import ConversationError, view_of
+from classifiers.inputs import ConversationError, judged_messages, view_of
 
 router = APIRouter(tags=["chat"])
 
@@ -44,22 +44,24 @@ async def _chat(request: Request, svc: Services) -> Response:
     chat = parse(ChatCompletionRequest, await read_json(request, settings.max_body_bytes))
     authorization = request.headers.get("authorization")
     request_id = uuid.uuid4().hex
-    messages = chat.message_dicts()
-    if not settings.guard_enabled:
-        return await _unguarded(svc, chat, authorization, request_id)
+    # The draft is judged against the last user turn, also when an app appends per-turn system or developer
+    # instructions (or an empty assistant placeholder) after it: a crisis turn must never slip past the guard that way.
+    messages = judged_messages(chat.message_dicts())
     facts = RequestFacts(chat.model, tenant_of(request, settings.tenant_header, settings.tenant_keys), bool(chat.stream),
                          sum(1 for m in messages if m["role"] == "user"))
+    if not settings.guard_enabled:
+        return await _unguarded(svc, chat, authorization, request_id, facts)
     policy = svc.policies.active.select(facts.model, facts.tenant)
     try:
         view_of(messages)
     except ConversationError:
         # Only replies to a user turn are judged (after a tool result, for instance, the proxy passes through).
-        return await _unguarded(svc, chat, authorization, request_id, skipped="not_user_turn")
+        return await _unguarded(svc, chat, authorization, request_id, facts, skipped="not_user_turn")
     prepared: asyncio.Task[PreparedContext] = asyncio.create_task(svc.scoring.prepare(messages))
     if chat.stream:
         if (chat.n or 1) > 1:
             prepared.cancel()
-            return await _unguarded(svc, chat, authorization, request_id, skipped="stream_with_n")
+            return await _unguarded(svc, chat, authorization, request_id, facts, skipped="stream_with_n")
         return await guarded_stream(svc, policy, chat, messages, facts, prepared, authorization, request_id)
     upstream_start = time.perf_counter()
     window_cache: WindowCache | None = None
@@ -99,8 +101,12 @@ async def _chat(request: Request, svc: Services) -> Response:
 
 
 async def _unguarded(svc: Services, chat: ChatCompletionRequest, authorization: str | None, request_id: str,
-                     skipped: str = "guard_disabled") -> Response:
+                     facts: RequestFacts, skipped: str = "guard_disabled") -> Response:
+    """Pass a request through unjudged; every skip is counted and audited with its reason."""
     headers = {"x-heedful-request-id": request_id, "x-heedful-outcome": f"skipped_{skipped}"}
+    svc.metrics.skipped.labels(skipped).inc()
+    await svc.store.append_audit({"ts": time.time(), "request_id": request_id, "outcome": f"skipped_{skipped}",
+                                  "model": facts.model, "tenant": facts.tenant, "stream": facts.stream}, False)
     if chat.stream:
         chunks = await svc.upstream.stream_chat(chat.upstream_body(), authorization)
         return StreamingResponse(passthrough_stream(chunks, svc.metrics), media_type="text/event-stream", headers=headers)

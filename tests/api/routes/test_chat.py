@@ -233,3 +233,28 @@ def test_stream_upstream_off_asks_for_json(make_proxy, scripted) -> None:
     scripted.overrides["dad's funeral"] = (LATE_PLAN_DRAFT, LATE_PLAN_REPAIRED)
     ask(client_for(proxy), LATE_PLAN_USER)
     assert scripted.requests[0]["body"]["stream"] is False
+
+
+@pytest.mark.parametrize("trailing", [
+    {"role": "system", "content": "Answer in under 100 words."},
+    {"role": "developer", "content": "Be concise."},
+    {"role": "assistant", "content": ""},
+])
+def test_a_crisis_turn_is_judged_even_with_trailing_instructions(proxy, scripted, trailing) -> None:
+    raw = client_for(proxy).chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": SCENARIO["crisis"].user}, trailing])
+    assert "crisis-resources" in (raw.headers.get("x-heedful-also", "") + raw.headers["x-heedful-rule"])
+    assert raw.parse().choices[0].message.content.startswith("If you are thinking about ending your life")
+    # The app's own trailing instruction still reaches the upstream.
+    assert scripted.requests[0]["body"]["messages"][-1] == trailing
+
+
+def test_every_skip_is_counted_and_audited(proxy, scripted) -> None:
+    messages = [{"role": "user", "content": "look this up"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "42"}]
+    raw = client_for(proxy).chat.completions.with_raw_response.create(model="m", messages=messages)
+    assert raw.headers["x-heedful-outcome"] == "skipped_not_user_turn"
+    metrics = httpx.get(f"{proxy.url}/metrics").text
+    assert 'heedful_skipped_total{reason="not_user_turn"} 1.0' in metrics
