@@ -224,6 +224,18 @@ def _write_calibration_and_thresholds(model_dir: Path, dev_set: list[Example], r
     )
 
 
+def calibrate_only(model_dir: Path) -> dict:
+    """Calibration and thresholds again on the current dev split, for the model already in model_dir (no training)."""
+    examples = load_split("train")
+    _, dev_set = _dev_and_train(examples)
+    reply_dev_logits, context_dev_logits = _multitask_dev_logits(model_dir, dev_set)
+    report_path = model_dir / "training_report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    _write_calibration_and_thresholds(model_dir, dev_set, reply_dev_logits, context_dev_logits, report)
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
@@ -233,8 +245,13 @@ def main() -> None:
                         help="fewer epochs if the measured CPU throughput says they would not fit in this many minutes")
     parser.add_argument("--compare-frozen", action="store_true", help="also fit heads on frozen features and record their dev AUROC")
     parser.add_argument("--skip-eval", action="store_true", help="do not run the evaluation that writes the model card")
+    parser.add_argument("--calibrate-only", action="store_true",
+                        help="keep the model; redo calibration and thresholds on the current dev split")
     args = parser.parse_args()
-    print(json.dumps(train(args.model_dir, args.reply, args.epochs, args.max_minutes, args.compare_frozen), indent=2))
+    if args.calibrate_only:
+        print(json.dumps(calibrate_only(args.model_dir), indent=2))
+    else:
+        print(json.dumps(train(args.model_dir, args.reply, args.epochs, args.max_minutes, args.compare_frozen), indent=2))
     if not args.skip_eval:
         from classifiers.training import evaluate
 
