@@ -9,7 +9,8 @@ import sys
 import time
 
 _SECRET = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+|\b(sk-[A-Za-z0-9_\-]{6,})|(authorization|api[_-]?key)([\"']?\s*[:=]\s*[\"']?)[^\s,\"'}]+")
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# uvicorn adds `color_message` (the message with ANSI colour codes) for its own console format; JSON logs drop it.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "color_message"}
 
 
 def redact(text: str) -> str:

@@ -9,7 +9,11 @@ from app.cli import demo, score, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="heedful", description="Guardrails that keep an LLM's empathy honest.")
+    parser = argparse.ArgumentParser(
+        prog="heedful", description="Guardrails that keep an LLM's empathy honest.",
+        epilog="Docs: README.md (set-up, endpoints), docs/policy-guide.md (policies), docs/labels.md (what the scores "
+        "mean), docs/deployment.md (Kubernetes).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (serve, score, demo):
         module.register(commands)
@@ -21,6 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
         policy.register(commands)
         replay.register(commands)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("heedful")
+    except PackageNotFoundError:  # run from a checkout without installing
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> None:

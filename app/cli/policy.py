@@ -15,7 +15,7 @@ DEFAULT_DIR = Path("policies")
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "policy", help="check, test, explain and compare policy files",
+        "policy", help="check, test, explain and diff policy files (docs/policy-guide.md)",
         description="Tools for the people who own policies. None of them call an LLM; `test` and `explain` run the real "
         "classifiers locally.",
     )

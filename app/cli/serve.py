@@ -45,6 +45,24 @@ def check_startup(settings: Settings) -> str | None:
     return None
 
 
+def startup_summary(settings: Settings) -> str:
+    """What a person starting the proxy needs to see: where it listens, what it guards with, and where it sends."""
+    from urllib.parse import urlsplit
+
+    policies = load_policy_set(settings.policies)
+    model = load_model_info(settings.model_path)
+    upstream = urlsplit(settings.upstream)
+    upstream_shown = f"{upstream.scheme}://{upstream.hostname}{f':{upstream.port}' if upstream.port else ''}{upstream.path}"
+    store = "redis" if settings.redis_url else "in-process (no Redis configured)"
+    lines = [f"heedful: listening on http://{settings.host}:{settings.port}/v1 (OpenAI-compatible)",
+             f"heedful: upstream {upstream_shown}" + (" (deployment key replaces client keys)" if settings.upstream_api_key else ""),
+             f"heedful: model {model.name} v{model.version} ({settings.model_path})",
+             "heedful: policies " + ", ".join(f"{p.name} v{p.version} ({p.revision})" for p in policies.policies)
+             + f" from {settings.policies}",
+             f"heedful: store {store}; guard {'on' if settings.guard_enabled else 'OFF (pass-through)'}"]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -60,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure(settings.log_level)
     cap_malloc_arenas()
+    print(startup_summary(settings), file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
     return 0

@@ -62,3 +62,7 @@ def test_serve_outside_the_repository_uses_the_packaged_policies(tmp_path: Path)
     finally:
         process.terminate()
         process.wait(timeout=10)
+    started = log.read_text()
+    assert f"heedful: listening on http://127.0.0.1:{port}/v1" in started
+    assert "heedful: upstream http://127.0.0.1:9/v1" in started and "heedful: policies " in started
+    assert "color_message" not in started and "\x1b[" not in started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 
@@ -21,6 +22,7 @@ from classifiers import PreparedContext
 from classifiers.encoder import WindowCache
 from classifiers.inputs import ConversationError, judged_messages, view_of
 
+log = logging.getLogger("heedful.upstream")
 router = APIRouter(tags=["chat"])
 
 
@@ -33,6 +35,8 @@ async def chat_completions(request: Request) -> Response:
     except GuardError as error:
         if isinstance(error, UpstreamFailure):
             svc.metrics.count_upstream_failure(error.status)
+            # The client gets a clean 502/504; the operator needs to see why in the server's own log.
+            log.warning("upstream failed", extra={"status": error.status, "error": error.message})
         return error_response(error)
     finally:
         svc.metrics.in_flight.dec()
