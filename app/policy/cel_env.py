@@ -53,7 +53,10 @@ def compile_condition(source: str) -> Condition:
     try:
         program = cel.compile(source)
     except Exception as exc:  # the binding raises plain ValueError/RuntimeError with the parser's message
-        raise ConditionError(f"does not compile: {exc}") from exc
+        hint = ""
+        if re.search(r"mismatched input '(and|or|not|AND|OR|NOT)'", str(exc)) or re.search(r"\b(and|or)\b", _STRING.sub("''", source)):
+            hint = " (hint: write && for and, || for or, ! for not)"
+        raise ConditionError(f"does not compile: {exc}{hint}") from exc
     unknown = sorted(set(program.variables()) - set(TOP_LEVEL) - _comprehension_names(source))
     if unknown:
         raise ConditionError(f"unknown variable {unknown[0]!r}; known: {', '.join(sorted(TOP_LEVEL))}")

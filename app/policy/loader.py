@@ -91,6 +91,51 @@ def dotted(path: Iterable[Any]) -> str:
     return out
 
 
+def _yaml_hint(problem: str) -> str:
+    """A plain-language hint for the YAML parser's messages that read like parser internals."""
+    if "found '<scalar>'" in problem or "found unexpected ':'" in problem:
+        return (" (hint: a value that starts with a quote, or contains ': ', must be quoted as a whole, e.g. "
+                "when: \"'crisis' in flags\")")
+    if "expected <block end>" in problem or "mapping values are not allowed" in problem or "could not find expected ':'" \
+            in problem:
+        return (" (hint: check the indentation of this line and the one above it: the keys of one rule line up under "
+                "its name, and each rule starts with '- ')")
+    return ""
+
+
+def _known_keys(model: Any) -> list[str]:
+    fields = getattr(model, "model_fields", {})
+    return [info.alias or name for name, info in fields.items()]
+
+
+def data_at(exc: ValidationError, loc: tuple[Any, ...]) -> Any:
+    """The pydantic model class that owns the field at loc (for 'did you mean' suggestions)."""
+    from app.policy import model as models
+
+    owner: Any = models.PolicyDocument
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = owner.model_fields.get(part) if hasattr(owner, "model_fields") else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if hasattr(candidate, "model_fields"):
+                owner = candidate
+                break
+        else:
+            return None
+    return owner
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def schema_problems(exc: ValidationError, file: str, lines: dict[Path_, int], code: str = "policy_schema_error",
                     prefix: tuple[Any, ...] = ()) -> list[PolicyProblem]:
     """pydantic's errors as problems that name the line, the field and what was expected."""
@@ -99,7 +144,7 @@ def schema_problems(exc: ValidationError, file: str, lines: dict[Path_, int], co
         loc = (*prefix, *(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}"
+            message = f"unknown key {loc[-1]!r}" + _did_you_mean(str(loc[-1]), _known_keys(data_at(exc, loc)))
         elif error["type"] == "missing":
             message = f"missing required key {loc[-1]!r}"
         elif "expected" in error.get("ctx", {}):
@@ -117,7 +162,8 @@ def parse_policy(text: str, file: str) -> LoadedPolicy:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise PolicyError([PolicyProblem(file, line, "policy_yaml_error", "", str(getattr(exc, "problem", exc)))]) from exc
+        problem = str(getattr(exc, "problem", exc))
+        raise PolicyError([PolicyProblem(file, line, "policy_yaml_error", "", problem + _yaml_hint(problem))]) from exc
     if node is None or not isinstance(data, dict):
         raise PolicyError([PolicyProblem(file, 1, "policy_schema_error", "", "expected a mapping with apiVersion, kind, metadata and spec")])
     lines: dict[Path_, int] = {}

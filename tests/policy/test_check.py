@@ -196,3 +196,22 @@ def test_test_suite_problems_point_at_the_case(write, tmp_path: Path):
         (str(path), 9, "policy_test_error", "cases[1].expct"),
     ]
     assert "no rule 'nope'" in problems[0].message
+
+
+def test_syntax_errors_carry_plain_language_hints(tmp_path: Path) -> None:
+    """Parser messages read like parser internals to a policy editor; each common slip gets a hint."""
+    good = (POLICIES / "default.yaml").read_text()
+    cases = {
+        "indent": (good.replace("      action: regenerate\n      label: sycophancy_social",
+                                "      action: regenerate\n     label: sycophancy_social"), "check the indentation"),
+        "quote": (good.replace('when: "\'crisis\' in flags"', "when: 'crisis' in flags"), "must be quoted as a whole"),
+        "and": (good.replace('when: "reply.sycophancy_social >= 0.5"',
+                             'when: "reply.sycophancy_social >= 0.5 and context.distress > 0.2"'), "write && for and"),
+        "acton": (good.replace("      action: regenerate\n      label: sycophancy_social",
+                               "      acton: regenerate\n      label: sycophancy_social"), "did you mean 'action'?"),
+        "flag": (good.replace("'crisis' in flags", "'crises' in flags"), "'crises' is not a flag name"),
+    }
+    for name, (text, hint) in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        assert any(hint in p.message for p in check_path(path)), name
