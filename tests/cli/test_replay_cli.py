@@ -57,3 +57,15 @@ def test_replay_refuses_a_broken_policy(capsys, tmp_path: Path):
         main(["replay", str(_log(tmp_path / "log.jsonl")), "--policy", str(bad), "--no-progress"])
     assert exit_info.value.code == 2
     assert f"{bad}:" in capsys.readouterr().err
+
+
+def test_two_versions_of_one_policy_get_distinct_headings(capsys, tmp_path: Path):
+    edited = tmp_path / "default.yaml"
+    edited.write_text((POLICIES / "default.yaml").read_text().replace("max_attempts: 2", "max_attempts: 3", 1))
+    with pytest.raises(SystemExit):
+        main(["replay", str(_log(tmp_path / "log.jsonl")), "--policy", str(POLICIES / "default.yaml"), "--against",
+              str(edited), "--workers", "1", "--no-progress"])
+    out, _ = capsys.readouterr()
+    headings = [line for line in out.splitlines() if line.startswith("policy default")]
+    assert len(headings) == 2 and headings[0] != headings[1]
+    assert str(edited) in headings[1]

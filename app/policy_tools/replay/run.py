@@ -47,7 +47,10 @@ def replay(policies: list[LoadedPolicy], log: Path, model_dir: Path, workers: in
     By default the workers are threads sharing one Scorer (onnxruntime releases the GIL, so two threads use both cores
     with one copy of the model in memory); `processes=True` gives each worker its own process and model instead.
     """
-    stats = ReplayStats([PolicyStats(p.name, [r.name for r in p.document.spec.rules]) for p in policies])
+    # Two versions of one policy (--against) share a name: their file tells them apart in the report.
+    same_name = len({p.name for p in policies}) < len(policies)
+    stats = ReplayStats([PolicyStats(f"{p.name} ({p.file})" if same_name else p.name, [r.name for r in p.document.spec.rules])
+                         for p in policies])
     sources = [(Path(p.file).read_text(encoding="utf-8"), p.file) for p in policies]
     total = count_lines(log) if log != Path("-") else None
     started = time.perf_counter()
