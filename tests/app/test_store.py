@@ -128,3 +128,26 @@ async def test_drain_waits_for_background_work_and_cancels_past_the_deadline() -
     services.spawn(audit("too slow", 5.0))
     assert await services.drain(0.5) == 1
     assert done == ["slow but in time"]
+
+
+def test_audit_export_writes_the_records_replay_reads(make_proxy, redis_server, scripted, tmp_path, capsys) -> None:
+    import json
+
+    import pytest
+
+    from app.cli import main
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    proxy = make_proxy(redis_url=redis_server.url)
+    for _ in range(3):
+        ask(proxy, GOOD.user)
+    out = tmp_path / "audit.jsonl"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audit", "export", "--redis-url", redis_server.url, "--output", str(out)])
+    assert exit_info.value.code == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 3 and all(r["policy"] == "default" and r["request_id"] for r in records)
+    with pytest.raises(SystemExit):
+        main(["audit", "export", "--redis-url", redis_server.url, "--last", "1"])
+    assert len(capsys.readouterr().out.splitlines()) == 1
