@@ -18,6 +18,7 @@ from app.errors import UpstreamFailure
 from app.metrics import Metrics
 from app.openai.protocol import ChatCompletionRequest, choice_text
 from app.policy.engine import RequestFacts, Verdict, evaluate, policy_values
+from app.policy.cel_env import ConditionError
 from app.policy.effects import compose
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action, Rule
@@ -98,11 +99,18 @@ class Guard:
             log.exception("scoring failed")
             return self._failed(decision, "scoring_error", started, str(exc))
         decision.scores = scores
-        verdict = self._verdict(policy, scores, facts, 0)
-        decision.rule, decision.action = verdict.rule_name, verdict.action.value
-        final = Candidate(draft, scores, verdict)
-        if verdict.action in REPAIR_ACTIONS:
-            final = await self._repair(policy, request, messages, facts, context, final, authorization, decision, started)
+        try:
+            verdict = self._verdict(policy, scores, facts, 0)
+            decision.rule, decision.action = verdict.rule_name, verdict.action.value
+            final = Candidate(draft, scores, verdict)
+            if verdict.action in REPAIR_ACTIONS:
+                final = await self._repair(policy, request, messages, facts, context, final, authorization, decision,
+                                           started)
+        except ConditionError as exc:
+            # A condition that fails at run time (a division by zero on some attempt) is the policy's fault, not the
+            # user's: the policy's failure mode decides, and it is recorded, never a 500.
+            log.error("policy condition failed", extra={"policy": policy.name, "error": str(exc)})
+            return self._failed(decision, "policy_error", started, str(exc))
         self._apply(decision, final, verdict.also)
         if spec.mode == "shadow" and decision.text != draft:
             decision.would_return, decision.text = decision.text, draft

@@ -32,7 +32,10 @@ class Condition:
     program: Any
 
     def holds(self, variables: dict[str, Any]) -> bool:
-        result = self.program.execute(variables)
+        try:
+            result = self.program.execute(variables)
+        except Exception as exc:  # the binding raises plain Python errors (ZeroDivisionError, TypeError, ...)
+            raise ConditionError(f"condition {self.source!r} failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(result, bool):
             raise ConditionError(f"condition {self.source!r} gave {result!r}, not true/false")
         return result
@@ -69,10 +72,12 @@ def compile_condition(source: str) -> Condition:
                                  f"{', '.join(FLAG_NAMES)}")
     condition = Condition(source, program)
     for value in (0.0, 0.5, 1.0):
-        try:
-            condition.holds(probe_variables(value))
-        except Exception as exc:
-            raise ConditionError(f"does not evaluate to true/false: {exc}") from exc
+        for attempt in (0, 1, 2, 3):
+            try:
+                condition.holds(probe_variables(value) | {"attempt": attempt})
+            except Exception as exc:
+                raise ConditionError(f"does not evaluate to true/false (with scores {value:g}, attempt {attempt}): "
+                                     f"{exc}") from exc
     return condition
 
 

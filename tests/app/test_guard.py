@@ -52,3 +52,40 @@ def test_scoring_timeout_bounds_context_and_reply_together() -> None:
     decision = asyncio.run(main())
     assert decision.failure == "scoring_timeout"
     assert decision.outcome == "failed_open" and decision.text == "Paris."
+
+
+def test_a_condition_failing_at_run_time_is_refused_at_load() -> None:
+    """`attempt / (attempt - 1)` divides by zero on the first repair: caught when the policy loads, not per request."""
+    import pytest
+
+    from app.policy.errors import PolicyError
+
+    text = (POLICIES / "default.yaml").read_text().replace('when: "reply.sycophancy_social >= 0.5"',
+                                                            'when: "attempt / (attempt - 1) > 5"')
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "default.yaml")
+    assert "attempt 1" in str(info.value) and "ZeroDivisionError" in str(info.value)
+
+
+def test_a_condition_failing_at_run_time_follows_the_failure_mode(monkeypatch) -> None:
+    """Should a condition still fail on a value no probe tried, the policy's failure mode decides; no 500."""
+    from app.policy.cel_env import Condition, ConditionError
+
+    policy = parse_policy((POLICIES / "default.yaml").read_text(), "default.yaml")
+    scoring = SlowScoring()
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+
+    def broken(self: Condition, values: Any) -> bool:
+        raise ConditionError("condition failed: ZeroDivisionError")
+
+    monkeypatch.setattr(Condition, "holds", broken)
+
+    async def main() -> Any:
+        guard = Guard(scoring, None, None, Metrics())  # type: ignore[arg-type]
+        request = ChatCompletionRequest(model="m", messages=messages)  # type: ignore[arg-type]
+        prepared = asyncio.ensure_future(asyncio.sleep(0, scoring.scorer.prepare(messages)))
+        return await guard.decide(policy, request, RequestFacts("m", "default", False, 1), messages, prepared, "Paris.", None)
+
+    decision = asyncio.run(main())
+    assert decision.failure is not None and decision.failure.startswith("policy_error")
+    assert decision.outcome == "failed_open" and decision.text == "Paris."
