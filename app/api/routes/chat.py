@@ -1,26 +1,29 @@
-"""POST /v1/chat/completions: the drop-in endpoint. HTTP only; the guard decides, the upstream client calls out."""
+"""POST /v1/chat/completions: the drop-in endpoint. HTTP only: it parses the request, picks the policy, starts the
+context pass and hands the rest to the pipeline (app/pipeline.py), as SSE or as one JSON completion."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from app import streamed_completion
 from app.api.request_body import parse, read_json, tenant_of
-from app.audit import decision_headers, record_decision
 from app.errors import GuardError, UpstreamFailure, error_response
-from app.openai.protocol import ChatCompletionRequest, choice_text
+from app.openai.protocol import ChatCompletionRequest
+from app.pipeline import WHOLE, GuardedTurn, annotate, chunk_like, collect, guarded_json_choices, plain_text
 from app.policy.engine import RequestFacts
 from app.services import Services, services
-from app.streaming import guarded_stream, passthrough_stream
 from classifiers import PreparedContext
-from classifiers.encoder import WindowCache
 from classifiers.inputs import ConversationError, judged_messages, view_of
+
+DONE = b"data: [DONE]\n\n"
 
 log = logging.getLogger("heedful.upstream")
 router = APIRouter(tags=["chat"])
@@ -43,7 +46,6 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def _chat(request: Request, svc: Services) -> Response:
-    started = time.perf_counter()
     settings = svc.settings
     chat = parse(ChatCompletionRequest, await read_json(request, settings.max_body_bytes))
     authorization = request.headers.get("authorization")
@@ -62,46 +64,66 @@ async def _chat(request: Request, svc: Services) -> Response:
         # Only replies to a user turn are judged (after a tool result, for instance, the proxy passes through).
         return await _unguarded(svc, chat, authorization, request_id, facts, skipped="not_user_turn")
     prepared: asyncio.Task[PreparedContext] = asyncio.create_task(svc.scoring.prepare(messages))
-    if chat.stream:
-        if (chat.n or 1) > 1:
-            prepared.cancel()
-            return await _unguarded(svc, chat, authorization, request_id, facts, skipped="stream_with_n")
-        return await guarded_stream(svc, policy, chat, messages, facts, prepared, authorization, request_id)
-    upstream_start = time.perf_counter()
-    window_cache: WindowCache | None = None
+    if chat.stream and (chat.n or 1) > 1:
+        prepared.cancel()
+        return await _unguarded(svc, chat, authorization, request_id, facts, skipped="stream_with_n")
+    if not chat.stream and not (settings.stream_upstream and plain_text(chat)):
+        response, headers = await guarded_json_choices(svc, policy, chat, messages, facts, prepared, authorization,
+                                                       request_id)
+        return JSONResponse(response, headers=headers)
+    holdback = policy.document.spec.streaming if chat.stream else WHOLE
+    turn = GuardedTurn(svc, policy, chat, messages, facts, prepared, authorization, request_id, holdback)
+    await turn.start(stream_options=None if chat.stream else {"include_usage": True}, early=bool(chat.stream))
+    if not chat.stream:
+        await turn.decide()
+        completion = await collect(turn.chunks())
+        await turn.finish()
+        if turn.decision is not None:
+            annotate(completion["choices"][0], turn.decision)
+        return JSONResponse(completion, headers=turn.headers())
+    if turn.early_rules:
+        # Crisis resources go out now, before the draft is read; the decision headers are not known yet.
+        return StreamingResponse(_sse_early(svc, turn), media_type="text/event-stream", headers=turn.early_headers())
+    await turn.decide()
+    return StreamingResponse(_sse(svc, turn), media_type="text/event-stream", headers=turn.headers())
+
+
+async def _sse(svc: Services, turn: GuardedTurn) -> AsyncIterator[bytes]:
+    async for chunk in turn.chunks():
+        if isinstance(chunk, UpstreamFailure):
+            yield sse(chunk.body())
+            return
+        yield sse(chunk)
+    yield DONE
+    svc.spawn(turn.finish())
+
+
+async def _sse_early(svc: Services, turn: GuardedTurn) -> AsyncIterator[bytes]:
+    turn.sent_early = turn.early_prefix
+    yield sse(chunk_like({}, turn.chat.model, {"role": "assistant", "content": turn.early_prefix}))
     try:
-        if settings.stream_upstream and streamed_completion.eligible(chat):
-            window_cache = {}
-            chunks = await svc.upstream.stream_chat(chat.upstream_body(stream_options={"include_usage": True}), authorization)
-            response = await streamed_completion.collect(chunks, svc.scoring, prepared, window_cache)
-        else:
-            response = await svc.upstream.chat(chat.upstream_body(), authorization)
-    except GuardError:
-        prepared.cancel()
-        raise
-    upstream_seconds = time.perf_counter() - upstream_start
-    svc.metrics.upstream_seconds.observe(upstream_seconds)
-    headers: dict[str, str] = {"x-heedful-request-id": request_id}
-    for index, choice in enumerate(response.get("choices") or []):
-        draft = choice_text(choice)
-        if draft is None:
-            headers.setdefault("x-heedful-outcome", "skipped_tool_call")
-            continue
-        decision = await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization, window_cache)
-        decision.upstream_seconds = upstream_seconds
-        if decision.text != draft:
-            choice["message"]["content"] = decision.text
-        if decision.action == "annotate" and decision.scores is not None:
-            # Annotations ride in an extension field (clients that do not know it ignore it) as well as the headers.
-            choice["heedful"] = {"rule": decision.rule, "scores": {k: round(v, 4) for k, v in decision.scores.reply.items()},
-                                 "context": {k: round(v, 4) for k, v in decision.scores.context.items()}}
-        if index == 0:
-            headers = decision_headers(decision, request_id)
-        added = time.perf_counter() - started - upstream_seconds
-        await record_decision(svc, decision, facts, request_id, messages, False, added)
-    if not prepared.done():
-        prepared.cancel()
-    return JSONResponse(response, headers=headers)
+        await turn.decide()
+    except UpstreamFailure as error:
+        svc.metrics.count_upstream_failure(error.status)
+        yield sse(error.body())
+        return
+    async for part in _sse(svc, turn):
+        yield part
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+async def _passthrough(chunks: AsyncIterator[dict[str, Any]], svc: Services) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield sse(chunk)
+    except UpstreamFailure as error:
+        svc.metrics.count_upstream_failure(error.status)
+        yield sse(error.body())
+        return
+    yield DONE
 
 
 async def _unguarded(svc: Services, chat: ChatCompletionRequest, authorization: str | None, request_id: str,
@@ -113,6 +135,6 @@ async def _unguarded(svc: Services, chat: ChatCompletionRequest, authorization: 
                                   "model": facts.model, "tenant": facts.tenant, "stream": facts.stream}, False)
     if chat.stream:
         chunks = await svc.upstream.stream_chat(chat.upstream_body(), authorization)
-        return StreamingResponse(passthrough_stream(chunks, svc.metrics), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(_passthrough(chunks, svc), media_type="text/event-stream", headers=headers)
     response = await svc.upstream.chat(chat.upstream_body(), authorization)
     return JSONResponse(response, headers=headers)

@@ -258,3 +258,15 @@ def test_every_skip_is_counted_and_audited(proxy, scripted) -> None:
     assert raw.headers["x-heedful-outcome"] == "skipped_not_user_turn"
     metrics = httpx.get(f"{proxy.url}/metrics").text
     assert 'heedful_skipped_total{reason="not_user_turn"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("name", ["pacification", "crisis_pacified", "good"])
+def test_a_json_client_gets_the_streamed_reply_collected(proxy, scripted, name: str) -> None:
+    """One pipeline: the JSON completion is the same chunks a streaming client receives, collected."""
+    user = SCENARIO[name].user
+    as_json = ask(client_for(proxy), user).parse().choices[0].message.content
+    with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", timeout=30,
+                      json={"model": "m", "stream": True, "messages": [{"role": "user", "content": user}]}) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: {")]
+    streamed = "".join((json.loads(line[6:])["choices"] or [{}])[0].get("delta", {}).get("content") or "" for line in lines)
+    assert streamed == as_json
