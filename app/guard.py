@@ -27,6 +27,7 @@ from app.store import Store
 from app.upstream import Upstream
 from classifiers import SCORE_LABELS, PreparedContext, Scores
 from classifiers.encoder import WindowCache
+from classifiers.inputs import ConversationError
 
 log = logging.getLogger("heedful.guard")
 
@@ -117,6 +118,30 @@ class Guard:
             decision.prefix = decision.suffix = ""
         decision.guard_seconds = time.perf_counter() - started
         return decision
+
+    async def judge(self, policy: LoadedPolicy, facts: RequestFacts, messages: list[dict[str, Any]],
+                    reply: str) -> tuple[Scores, Verdict] | str:
+        """Scores and the policy's verdict on a draft, without acting (POST /v1/guard/score), under the same scoring
+        bound as a guarded completion. Returns the failure kind instead where scoring or a condition fails."""
+        timeout = policy.document.spec.limits.scoring_timeout_ms / 1000
+        try:
+            async with asyncio.timeout(timeout):
+                context = await self.scoring.prepare(messages)
+                scores = (await self.scoring.score(messages, context, [reply]))[0]
+        except (TimeoutError, asyncio.TimeoutError):
+            self.metrics.failures.labels("scoring_timeout").inc()
+            return "scoring_timeout"
+        except ConversationError:
+            raise
+        except Exception:  # any scorer fault is reported as the policy's failure mode would handle it
+            log.exception("scoring failed")
+            self.metrics.failures.labels("scoring_error").inc()
+            return "scoring_error"
+        try:
+            return scores, self._verdict(policy, scores, facts, 0)
+        except ConditionError:
+            self.metrics.failures.labels("policy_error").inc()
+            return "policy_error"
 
     def _verdict(self, policy: LoadedPolicy, scores: Scores, facts: RequestFacts, attempt: int) -> Verdict:
         return evaluate(policy, policy_values(scores, self.scoring.thresholds, facts, attempt))

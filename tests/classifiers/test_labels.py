@@ -62,3 +62,14 @@ def test_flags_contract() -> None:
     clear = flags_of(reply, {"distress": 0.9, "crisis": 0.85, "advice_requested": 0.1}, thresholds)
     assert "crisis" in clear and CRISIS_UNCERTAIN not in clear
     assert CRISIS_UNCERTAIN not in flags_of(reply, {"distress": 0.9, "crisis": 0.1, "advice_requested": 0.1}, thresholds)
+
+
+def test_the_policy_guide_names_every_variable_and_flag() -> None:
+    """The guide's variable table is kept in step with the one CEL environment (app.policy.cel_env)."""
+    guide = (REPO / "docs" / "policy-guide.md").read_text()
+    for name in REPLY_FIELDS:
+        assert f"reply.{name}" in guide, name
+    for name in CONTEXT_FIELDS:
+        assert f"context.{name}" in guide, name
+    for name in FLAG_NAMES:
+        assert f"`{name}`" in guide, name

@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 from app.api.request_body import parse, read_json, tenant_of
 from app.errors import GuardError, InvalidRequest, error_response
 from app.openai.protocol import GuardScoreRequest
-from app.policy.engine import RequestFacts, evaluate, policy_values
+from app.policy.engine import RequestFacts, policy_values
+from app.policy_tools.outcome import effect_of
 from app.services import services
 from classifiers.inputs import ConversationError
 from classifiers.labels import HEADLINE_SCORES, SUB_SCORES
@@ -22,27 +23,36 @@ async def score(request: Request) -> JSONResponse:
     try:
         body = parse(GuardScoreRequest, await read_json(request, svc.settings.max_body_bytes))
         messages = [m.model_dump(exclude_unset=True) for m in body.messages]
-        try:
-            prepared = await svc.scoring.prepare(messages)
-        except ConversationError as exc:
-            raise InvalidRequest(str(exc), param="messages", code="invalid_value") from exc
-        scores = (await svc.scoring.score(messages, prepared, [body.reply]))[0]
         tenant = tenant_of(request, svc.settings.tenant_header, svc.settings.tenant_keys)
         policy = svc.policies.active.by_name(body.policy) if body.policy else svc.policies.active.select(body.model, tenant)
         if policy is None:
             raise InvalidRequest(f"no policy named {body.policy!r}", param="policy", code="unknown_policy")
         facts = RequestFacts(body.model, tenant, False, sum(1 for m in messages if m["role"] == "user"))
-        values = policy_values(scores, svc.scoring.thresholds, facts, 0)
-        verdict = evaluate(policy, values)
+        try:
+            judged = await svc.guard.judge(policy, facts, messages, body.reply)
+        except ConversationError as exc:
+            raise InvalidRequest(str(exc), param="messages", code="invalid_value") from exc
     except GuardError as error:
         return error_response(error)
+    spec = policy.document.spec
+    described = {"name": policy.name, "version": policy.version, "revision": policy.revision, "mode": spec.mode}
+    if isinstance(judged, str):
+        # What a guarded completion would do on this failure: the policy's failure mode decides.
+        closed = spec.failure_mode == "closed"
+        return JSONResponse({"failure": judged, "policy": described, "rule": "failure",
+                             "action": "replace" if closed else "allow",
+                             "effect": spec.failure_reply if closed else "the draft goes to the user unchanged"})
+    scores, verdict = judged
+    values = policy_values(scores, svc.scoring.thresholds, facts, 0)
     return JSONResponse({
         "scores": {k: scores.reply[k] for k in HEADLINE_SCORES},
         "sub_scores": {k: scores.reply[k] for k in SUB_SCORES},
         "context": scores.context,
         "flags": values["flags"],
         "thresholds": svc.scoring.thresholds,
-        "policy": {"name": policy.name, "version": policy.version, "mode": policy.document.spec.mode},
+        "policy": described,
         "rule": verdict.rule_name,
         "action": verdict.action.value,
+        "also": [rule.name for rule in verdict.also],
+        "effect": effect_of(policy, verdict, body.reply).summary,
     })

@@ -44,3 +44,16 @@ def test_health_ready_and_metrics(proxy) -> None:
                  "heedful_policy_reloads_total", "heedful_in_flight_requests", "heedful_policy_latency_budget_seconds"):
         assert name in metrics
     assert 'heedful_requests_total{action="regenerate",policy="default",rule="repair-pacification",stream="false"} 1.0' in metrics
+
+
+def test_guard_score_has_the_scoring_bound_and_the_failure_mode(make_proxy, policy_dir) -> None:
+    """/v1/guard/score goes through the guard: the policy's scoring timeout bounds it and its failure mode answers."""
+    path = policy_dir / "default.yaml"
+    path.write_text(path.read_text().replace("max_attempts: 2 ", "scoring_timeout_ms: 10\n    max_attempts: 2 ")
+                    .replace("failure_mode: open", "failure_mode: closed"))
+    proxy = make_proxy()
+    turns = [{"role": "user", "content": "We moved cities in spring and it has been lonely, honestly. " * 20}] * 3
+    body = {"messages": turns, "reply": "That sounds isolating, and the evenings seem to be the hardest part. " * 60}
+    result = httpx.post(f"{proxy.url}/v1/guard/score", json=body, timeout=30).json()
+    assert result["failure"] == "scoring_timeout"
+    assert result["rule"] == "failure" and result["action"] == "replace"
