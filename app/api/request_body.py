@@ -23,9 +23,25 @@ async def read_json(request: Request, max_bytes: int) -> object:
         if len(body) > max_bytes:
             raise BodyTooLarge(f"request body exceeds the limit of {max_bytes} bytes", code="body_too_large")
     try:
-        return json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise InvalidRequest("request body is nested too deeply", code="invalid_json") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+    try:
+        # A lone UTF-16 surrogate ("\ud800") parses, but no tokenizer or upstream can encode it.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(f"request body has a string that is not valid Unicode: {exc.reason} at character "
+                             f"{exc.start} (an unpaired surrogate such as \\ud800)", code="invalid_json") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("request body is nested too deeply", code="invalid_json") from exc
+    return data
+
+
+def _no_constant(name: str) -> float:
+    """NaN and Infinity are not JSON; Python's parser accepts them, the upstream would not."""
+    raise ValueError(f"{name} is not a valid JSON number")
 
 
 def parse(model: type[Model], data: object) -> Model:

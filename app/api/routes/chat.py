@@ -33,23 +33,23 @@ router = APIRouter(tags=["chat"])
 async def chat_completions(request: Request) -> Response:
     svc = services(request)
     svc.metrics.in_flight.inc()
+    request_id = uuid.uuid4().hex
     try:
-        return await _chat(request, svc)
+        return await _chat(request, svc, request_id)
     except GuardError as error:
         if isinstance(error, UpstreamFailure):
             svc.metrics.count_upstream_failure(error.status)
             # The client gets a clean 502/504; the operator needs to see why in the server's own log.
             log.warning("upstream failed", extra={"status": error.status, "error": error.message})
-        return error_response(error)
+        return error_response(error, {"x-heedful-request-id": request_id})
     finally:
         svc.metrics.in_flight.dec()
 
 
-async def _chat(request: Request, svc: Services) -> Response:
+async def _chat(request: Request, svc: Services, request_id: str) -> Response:
     settings = svc.settings
     chat = parse(ChatCompletionRequest, await read_json(request, settings.max_body_bytes))
     authorization = request.headers.get("authorization")
-    request_id = uuid.uuid4().hex
     # The draft is judged against the last user turn, also when an app appends per-turn system or developer
     # instructions (or an empty assistant placeholder) after it: a crisis turn must never slip past the guard that way.
     messages = judged_messages(chat.message_dicts())

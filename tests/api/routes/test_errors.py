@@ -87,3 +87,22 @@ def test_stream_from_an_unreachable_upstream_is_502(make_proxy) -> None:
     r = post(proxy, json={"model": "m", "messages": USER, "stream": True})
     assert r.status_code == 502
     assert r.json()["error"]["type"] == "upstream_error"
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"model":"m","messages":[{"role":"user","content":"hi \\ud800"}]}',
+    b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi \\ud800"}]}',
+    b'{"model":"m","temperature":NaN,"messages":[{"role":"user","content":"hi"}]}',
+    b'{"model":"m","messages":[{"role":"user","content":"hi"}],"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+])
+def test_hostile_bodies_get_an_openai_error_with_a_request_id(proxy, raw: bytes) -> None:
+    """Lone surrogates, NaN and absurd nesting are the client's error (400), never a 500 or a reset connection."""
+    r = httpx.post(f"{proxy.url}/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_json" and r.headers["x-heedful-request-id"]
+
+
+def test_a_hostile_body_to_guard_score_is_400(proxy) -> None:
+    raw = b'{"messages":[{"role":"user","content":"hi \\ud800"}],"reply":"x"}'
+    r = httpx.post(f"{proxy.url}/v1/guard/score", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
