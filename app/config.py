@@ -48,6 +48,10 @@ class Settings(BaseSettings):
                                   "is read while it is written (the guard's work after the last token stays one window). "
                                   "Turn off for upstreams that cannot stream.")
     tenant_header: str = "x-heedful-tenant"
+    trust_tenant_header: bool | None = Field(
+        None, description="Honour the tenant header from clients. Default: yes where no API keys are mapped (a sidecar "
+        "whose only client is the app), no where HEEDFUL_TENANT_KEYS maps keys (a shared gateway). A mapped key always "
+        "wins over the header.")
     tenant_keys: dict[str, str] = Field(default_factory=dict, description="API key -> tenant name, as JSON.")
 
 

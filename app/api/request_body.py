@@ -55,10 +55,12 @@ def parse(model: type[Model], data: object) -> Model:
         raise InvalidRequest(f"{param}: {first['msg']}", param=param, code="invalid_value") from exc
 
 
-def tenant_of(request: Request, header: str, keys: dict[str, str]) -> str:
-    named = request.headers.get(header)
-    if named:
-        return named
+def tenant_of(request: Request, header: str, keys: dict[str, str], trust_header: bool | None = None) -> str:
+    """The tenant: a mapped API key always decides; the client's header counts only where the operator trusts it."""
     authorization = request.headers.get("authorization", "")
     token = authorization.removeprefix("Bearer ").strip()
-    return keys.get(token, "default")
+    if token in keys:
+        return keys[token]
+    trusted = trust_header if trust_header is not None else not keys
+    named = request.headers.get(header)
+    return named if named and trusted else "default"

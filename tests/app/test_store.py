@@ -151,3 +151,13 @@ def test_audit_export_writes_the_records_replay_reads(make_proxy, redis_server, 
     with pytest.raises(SystemExit):
         main(["audit", "export", "--redis-url", redis_server.url, "--last", "1"])
     assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_a_client_cannot_pick_another_tenant_over_a_mapped_key(make_proxy, policy_dir, redis_server, scripted) -> None:
+    """Where API keys are mapped, the header is not trusted: rotating it must not buy unlimited repairs."""
+    redis.Redis.from_url(redis_server.url).flushdb()
+    text = (policy_dir / "default.yaml").read_text().replace("    on_exhausted: best", "    on_exhausted: best\n    regenerations_per_minute: 1")
+    (policy_dir / "default.yaml").write_text(text)
+    proxy = make_proxy(redis_url=redis_server.url, score_cache_ttl_s=0, tenant_keys={"sk-test-client-key": "acme"})
+    assert ask(proxy, PACIFYING.user, tenant="first").headers["x-heedful-outcome"] == "repaired"
+    assert ask(proxy, PACIFYING.user, tenant="second").headers["x-heedful-outcome"] == "exhausted_best"

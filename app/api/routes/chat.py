@@ -53,7 +53,7 @@ async def _chat(request: Request, svc: Services, request_id: str) -> Response:
     # The draft is judged against the last user turn, also when an app appends per-turn system or developer
     # instructions (or an empty assistant placeholder) after it: a crisis turn must never slip past the guard that way.
     messages = judged_messages(chat.message_dicts())
-    facts = RequestFacts(chat.model, tenant_of(request, settings.tenant_header, settings.tenant_keys), bool(chat.stream),
+    facts = RequestFacts(chat.model, tenant_of(request, settings.tenant_header, settings.tenant_keys, settings.trust_tenant_header), bool(chat.stream),
                          sum(1 for m in messages if m["role"] == "user"))
     if not settings.guard_enabled:
         return await _unguarded(svc, chat, authorization, request_id, facts)

@@ -23,7 +23,8 @@ async def score(request: Request) -> JSONResponse:
     try:
         body = parse(GuardScoreRequest, await read_json(request, svc.settings.max_body_bytes))
         messages = [m.model_dump(exclude_unset=True) for m in body.messages]
-        tenant = tenant_of(request, svc.settings.tenant_header, svc.settings.tenant_keys)
+        tenant = tenant_of(request, svc.settings.tenant_header, svc.settings.tenant_keys,
+                           svc.settings.trust_tenant_header)
         policy = svc.policies.active.by_name(body.policy) if body.policy else svc.policies.active.select(body.model, tenant)
         if policy is None:
             raise InvalidRequest(f"no policy named {body.policy!r}", param="policy", code="unknown_policy")
