@@ -30,10 +30,13 @@ class ScoringItem:
 
 
 def parse_line(text: str, number: int) -> ScoringItem:
+    text = text.lstrip("\ufeff").rstrip("\r\n")
     try:
         row = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputLineError(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        # The column counts characters of this line from 1 (a byte-order mark or CR is not counted as text).
+        raise InputLineError(number, f"not valid JSON ({exc.msg} at column {exc.colno}, character {exc.pos + 1} of the "
+                                     f"line)") from exc
     if not isinstance(row, dict):
         raise InputLineError(number, "expected a JSON object")
     for name in ("id", "messages", "reply"):

@@ -21,6 +21,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--output", type=Path, help="where to write JSONL (default: standard output)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (it shows on a terminal only)")
     parser.set_defaults(run=run)
 
 
@@ -40,8 +41,13 @@ def run(args: argparse.Namespace) -> int:
     scorer = Scorer(args.model, threads=args.threads)
     out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
     try:
-        for row in score_items(scorer, items):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        from tqdm import tqdm
+
+        with tqdm(total=len(items), unit=" lines", desc="score", file=sys.stderr, dynamic_ncols=True,
+                  disable=args.no_progress or not sys.stderr.isatty()) as bar:
+            for row in score_items(scorer, items):
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                bar.update(1)
     finally:
         if args.output:
             out.close()

@@ -61,3 +61,19 @@ def test_malformed_line_stops_the_run_before_anything_is_written(tmp_path: Path,
     assert result.returncode == 2
     assert f"{source}:3:" in result.stderr and problem in result.stderr
     assert not out.exists()
+
+
+def test_a_json_error_names_its_column(tmp_path: Path, capsys) -> None:
+    """The column points at the fault, also on a line with a byte-order mark, so a person can find it."""
+    from classifiers.batch import InputLineError, parse_line
+
+    good = '{"id": 1, "messages": [{"role": "user", "content": "' + "x" * 120 + '"}], "reply": "fine"'
+    broken = good + ' "extra"}'  # a missing comma after the reply
+    column = len(good) + 2
+    for line in (broken, "\ufeff" + broken + "\r\n"):
+        try:
+            parse_line(line, 7)
+        except InputLineError as error:
+            assert f"at column {column}" in str(error), str(error)
+        else:
+            raise AssertionError("the broken line parsed")
