@@ -44,11 +44,6 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
     return headers
 
 
-_STANDARD_KEYS = frozenset({"ts", "request_id", "policy", "policy_version", "policy_revision", "mode", "model", "tenant", "stream", "rule",
-                            "action", "outcome", "attempts", "scores", "context", "failure", "latency_ms", "changed",
-                            "escalated", "also"})
-
-
 def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messages: list[dict[str, Any]],
                  stream: bool) -> dict[str, Any]:
     spec = decision.policy.document.spec
@@ -72,9 +67,16 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         "latency_ms": {"guard": round(decision.guard_seconds * 1000, 2), "upstream": round(decision.upstream_seconds * 1000, 2)},
         "changed": decision.changed or decision.would_return is not None,
         "escalated": decision.review,
-    } | {k: v for k, v in decision.extra.items() if k not in _STANDARD_KEYS}
-    if decision.also:
-        record["also"] = list(decision.also)
+    }
+    # Set only when they say something, so a plain pass stays a short record.
+    optional: dict[str, Any] = {
+        "also": list(decision.also), "final_scores": decision.final_scores, "then": decision.then,
+        "budget": "exhausted" if decision.budget_exhausted else None, "repair_error": decision.repair_error,
+        "whole_reply_scores": decision.whole_reply_scores,
+        "whole_reply_flags": list(decision.whole_reply_flags) if decision.whole_reply_flags is not None else None,
+        "whole_reply_error": decision.whole_reply_error,
+    }
+    record |= {k: v for k, v in optional.items() if v}
     if spec.audit.include_texts:
         record["messages"] = messages
         record["reply"] = decision.draft

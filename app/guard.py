@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 from app.corrective import instruction_for
@@ -44,8 +44,12 @@ class Candidate:
         return (1.0 if self.verdict.action in REPAIR_ACTIONS else 0.0) + max(self.scores.reply[n] for n in SCORE_LABELS)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
+    """What the guard settled on for one draft: a value, never changed after it is made (later facts, such as the
+    scores of a streamed reply's whole text, make a new Decision with dataclasses.replace). Every field is an audit
+    field (app/audit.py)."""
+
     policy: LoadedPolicy
     text: str  # what the user gets
     draft: str
@@ -62,11 +66,45 @@ class Decision:
     prefix: str = ""  # fixed text placed before the draft (streaming sends it first)
     suffix: str = ""
     also: tuple[str, ...] = ()  # additive rules (`continue: true`) applied besides the deciding rule
-    extra: dict[str, Any] = field(default_factory=dict)
+    final_scores: dict[str, float] | None = None  # the scores of the repaired text that went out
+    then: str | None = None  # a settled repair's own additive action ("rule:action")
+    budget_exhausted: bool = False  # the tenant's repair budget ran out
+    repair_error: str | None = None  # why the last repair call failed
+    whole_reply_scores: dict[str, float] | None = None  # streams: the whole released reply, scored for the record
+    whole_reply_flags: tuple[str, ...] | None = None
+    whole_reply_error: str | None = None
 
     @property
     def changed(self) -> bool:
         return self.text != self.draft
+
+
+@dataclass
+class _Deciding:
+    """The guard's working state for one draft; frozen into a Decision when settled."""
+
+    policy: LoadedPolicy
+    text: str
+    draft: str
+    rule: str = "none"
+    action: str = "allow"
+    outcome: str = "passed"
+    attempts: int = 0
+    scores: Scores | None = None
+    failure: str | None = None
+    would_return: str | None = None
+    review: bool = False
+    guard_seconds: float = 0.0
+    prefix: str = ""
+    suffix: str = ""
+    also: tuple[str, ...] = ()
+    final_scores: dict[str, float] | None = None
+    then: str | None = None
+    budget_exhausted: bool = False
+    repair_error: str | None = None
+
+    def freeze(self) -> Decision:
+        return Decision(**{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 class Guard:
@@ -86,7 +124,7 @@ class Guard:
     ) -> Decision:
         spec = policy.document.spec
         started = time.perf_counter()
-        decision = Decision(policy=policy, text=draft, draft=draft)
+        decision = _Deciding(policy=policy, text=draft, draft=draft)
         timeout = spec.limits.scoring_timeout_ms / 1000
         try:
             context = await asyncio.wait_for(asyncio.shield(prepared), timeout)
@@ -117,7 +155,7 @@ class Guard:
             decision.would_return, decision.text = decision.text, draft
             decision.prefix = decision.suffix = ""
         decision.guard_seconds = time.perf_counter() - started
-        return decision
+        return decision.freeze()
 
     async def judge(self, policy: LoadedPolicy, facts: RequestFacts, messages: list[dict[str, Any]],
                     reply: str) -> tuple[Scores, Verdict] | str:
@@ -146,7 +184,7 @@ class Guard:
     def _verdict(self, policy: LoadedPolicy, scores: Scores, facts: RequestFacts, attempt: int) -> Verdict:
         return evaluate(policy, policy_values(scores, self.scoring.thresholds, facts, attempt))
 
-    def _failed(self, decision: Decision, kind: str, started: float, detail: str = "") -> Decision:
+    def _failed(self, decision: _Deciding, kind: str, started: float, detail: str = "") -> Decision:
         spec = decision.policy.document.spec
         self.metrics.failures.labels(kind).inc()
         decision.failure = f"{kind}: {detail}" if detail else kind
@@ -158,11 +196,11 @@ class Guard:
         if spec.mode == "shadow" and decision.text != decision.draft:
             decision.would_return, decision.text = decision.text, decision.draft
         decision.guard_seconds = time.perf_counter() - started
-        return decision
+        return decision.freeze()
 
     async def _repair(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
                       facts: RequestFacts, context: PreparedContext, original: Candidate, authorization: str | None,
-                      decision: Decision, started: float) -> Candidate:
+                      decision: _Deciding, started: float) -> Candidate:
         limits = policy.document.spec.limits
         seen = [original]
         current = original
@@ -180,7 +218,7 @@ class Guard:
                 return self._exhausted(policy, seen, decision)
             if limits.regenerations_per_minute is not None and not await self.store.take_budget(
                     facts.tenant, limits.regenerations_per_minute):
-                decision.extra["budget"] = "exhausted"
+                decision.budget_exhausted = True
                 return self._exhausted(policy, seen, decision)
             decision.attempts += 1
             per_rule[rule.name] = per_rule.get(rule.name, 0) + 1
@@ -189,11 +227,11 @@ class Guard:
                 texts = await asyncio.wait_for(
                     self._ask_upstream(policy, request, messages, rule, current.text, authorization), remaining)
             except (TimeoutError, asyncio.TimeoutError):
-                decision.extra["repair_error"] = "time budget spent"
+                decision.repair_error = "time budget spent"
                 return self._exhausted(policy, seen, decision)
             except UpstreamFailure as exc:
                 self.metrics.count_upstream_failure(exc.status)
-                decision.extra["repair_error"] = exc.message
+                decision.repair_error = exc.message
                 return self._exhausted(policy, seen, decision)
             if not texts:
                 return self._exhausted(policy, seen, decision)
@@ -204,7 +242,7 @@ class Guard:
         decision.outcome = "repaired"
         return current
 
-    def _exhausted(self, policy: LoadedPolicy, seen: list[Candidate], decision: Decision) -> Candidate:
+    def _exhausted(self, policy: LoadedPolicy, seen: list[Candidate], decision: _Deciding) -> Candidate:
         limits = policy.document.spec.limits
         decision.outcome = f"exhausted_{limits.on_exhausted}"
         if limits.on_exhausted == "original":
@@ -241,11 +279,11 @@ class Guard:
         self.metrics.upstream_seconds.observe(time.perf_counter() - start)
         return [t for c in response.get("choices", []) if (t := choice_text(c))]
 
-    def _apply(self, decision: Decision, final: Candidate, also: tuple[Rule, ...]) -> None:
+    def _apply(self, decision: _Deciding, final: Candidate, also: tuple[Rule, ...]) -> None:
         """Apply the additive rules that continued (crisis resources, say) and the settled draft's own non-repair action
         (append, prepend, replace, annotate, escalate): fixed texts go around the body, whatever repaired it."""
         if final.scores is not decision.scores:
-            decision.extra["final_scores"] = final.scores.reply
+            decision.final_scores = final.scores.reply
         rules = [*also, *([final.verdict.rule] if final.verdict.rule is not None else [])]
         decision.also = tuple(rule.name for rule in also)
         composed = compose(rules, final.text)
@@ -258,4 +296,4 @@ class Guard:
             decision.outcome = {"annotate": "annotated", "escalate": "escalated", "append": "appended",
                                 "prepend": "prepended", "replace": "replaced", "allow": "passed"}[rule.action.value]
         elif final.verdict.rule is not None:
-            decision.extra["then"] = f"{rule.name}:{rule.action.value}"
+            decision.then = f"{rule.name}:{rule.action.value}"

@@ -15,7 +15,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.audit import decision_headers, record_decision
@@ -132,9 +132,9 @@ class GuardedTurn:
             self.prepared.cancel()
             self.svc.metrics.skipped.labels("tool_call").inc()
             return
-        self.decision = await self.svc.guard.decide(self.policy, self.chat, self.facts, self.messages, self.prepared,
-                                                    self.held.text, self.authorization, self.window_cache)
-        self.decision.upstream_seconds = self._waited_upstream
+        decision = await self.svc.guard.decide(self.policy, self.chat, self.facts, self.messages, self.prepared,
+                                               self.held.text, self.authorization, self.window_cache)
+        self.decision = replace(decision, upstream_seconds=self._waited_upstream)
 
     async def chunks(self) -> AsyncIterator[dict[str, Any] | UpstreamFailure]:
         """What the client gets, as OpenAI chunks (an UpstreamFailure in the stream's place if it breaks). Text already
@@ -245,14 +245,12 @@ class GuardedTurn:
             try:
                 context = await self.prepared
                 scores = (await self.svc.scoring.score(self.messages, context, [text], self.window_cache))[0]
-                decision.extra["whole_reply_scores"] = scores.reply
-                decision.extra["whole_reply_flags"] = scores.flags
+                decision = replace(decision, whole_reply_scores=scores.reply, whole_reply_flags=tuple(scores.flags))
             except Exception as exc:  # the reply is delivered; a failed audit score is recorded, not raised
                 self.svc.metrics.failures.labels("scoring_error").inc()
-                decision.extra["whole_reply_error"] = str(exc)
-        decision.draft = text
-        if decision.would_return is None:
-            decision.text = decision.prefix + text + decision.suffix
+                decision = replace(decision, whole_reply_error=str(exc))
+        sent = decision.prefix + text + decision.suffix if decision.would_return is None else decision.text
+        decision = replace(decision, draft=text, text=sent)
         await record_decision(self.svc, decision, self.facts, self.request_id, self.messages, bool(self.chat.stream), added)
 
     async def _early_rules(self) -> tuple[Rule, ...]:
@@ -347,8 +345,8 @@ async def guarded_json_choices(svc: Services, policy: LoadedPolicy, chat: ChatCo
         if draft is None:
             headers.setdefault("x-heedful-outcome", "skipped_tool_call")
             continue
-        decision = await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization)
-        decision.upstream_seconds = upstream_seconds
+        decision = replace(await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization),
+                           upstream_seconds=upstream_seconds)
         if decision.text != draft:
             choice["message"]["content"] = decision.text
         annotate(choice, decision)

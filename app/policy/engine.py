@@ -21,6 +21,11 @@ class RequestFacts:
     turns: int
 
 
+def request_facts(model: str, tenant: str, stream: bool, messages: list[dict[str, Any]]) -> RequestFacts:
+    """The one builder of the request facts a condition sees (the proxy, /v1/guard/score and the offline tools)."""
+    return RequestFacts(model, tenant, stream, sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user"))
+
+
 @dataclass(frozen=True)
 class Verdict:
     rule: Rule | None

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.corrective import instruction_for
 from app.policy.effects import compose
-from app.policy.engine import RequestFacts, Verdict
+from app.policy.engine import RequestFacts, Verdict, request_facts
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action
 
@@ -20,7 +20,7 @@ def facts_for(policy: LoadedPolicy, messages: list[dict[str, Any]], model: str |
     match = policy.document.spec.match
     tenant = tenant or (match.tenants[0] if match.tenants else "default")
     model = model or (match.models[0].replace("*", "x") if match.models else "replay")
-    return RequestFacts(model, tenant, stream, sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user"))
+    return request_facts(model, tenant, stream, messages)
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,13 @@ class Judged:
 
 def policy_judge(thresholds: dict[str, float], policy_path: Path = DEFAULT_POLICY) -> Any:
     """A function (messages, reply scores, context) -> the default policy's action name on the first draft."""
-    from app.policy.engine import RequestFacts, evaluate, variables
+    from app.policy.engine import evaluate, request_facts, variables
     from app.policy.loader import load_policy_file
 
     policy = load_policy_file(policy_path)
 
     def action(messages: list[dict[str, Any]], reply: dict[str, float], context: dict[str, float]) -> str:
-        facts = RequestFacts("evaluation", "default", False, sum(1 for m in messages if m.get("role") == "user"))
+        facts = request_facts("evaluation", "default", False, messages)
         values = variables(reply, context, facts, 0, flags_of(reply, context, thresholds))
         return evaluate(policy, values).action.value
 

@@ -89,3 +89,18 @@ def test_a_condition_failing_at_run_time_follows_the_failure_mode(monkeypatch) -
     decision = asyncio.run(main())
     assert decision.failure is not None and decision.failure.startswith("policy_error")
     assert decision.outcome == "failed_open" and decision.text == "Paris."
+
+
+def test_a_decision_is_a_value() -> None:
+    """Nothing changes a Decision after the guard returns it; later facts make a new one."""
+    import dataclasses
+
+    import pytest
+
+    from app.guard import Decision
+
+    policy = parse_policy((POLICIES / "default.yaml").read_text(), "default.yaml")
+    decision = Decision(policy=policy, text="hi", draft="hi")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.text = "changed"  # type: ignore[misc]
+    assert dataclasses.replace(decision, text="changed").text == "changed" and decision.text == "hi"

@@ -18,7 +18,7 @@ from app.api.request_body import parse, read_json, tenant_of
 from app.errors import GuardError, UpstreamFailure, error_response
 from app.openai.protocol import ChatCompletionRequest
 from app.pipeline import WHOLE, GuardedTurn, annotate, chunk_like, collect, guarded_json_choices, plain_text
-from app.policy.engine import RequestFacts
+from app.policy.engine import RequestFacts, request_facts
 from app.services import Services, services
 from classifiers import PreparedContext
 from classifiers.inputs import ConversationError, judged_messages, view_of
@@ -53,8 +53,8 @@ async def _chat(request: Request, svc: Services, request_id: str) -> Response:
     # The draft is judged against the last user turn, also when an app appends per-turn system or developer
     # instructions (or an empty assistant placeholder) after it: a crisis turn must never slip past the guard that way.
     messages = judged_messages(chat.message_dicts())
-    facts = RequestFacts(chat.model, tenant_of(request, settings.tenant_header, settings.tenant_keys, settings.trust_tenant_header), bool(chat.stream),
-                         sum(1 for m in messages if m["role"] == "user"))
+    tenant = tenant_of(request, settings.tenant_header, settings.tenant_keys, settings.trust_tenant_header)
+    facts = request_facts(chat.model, tenant, bool(chat.stream), messages)
     if not settings.guard_enabled:
         return await _unguarded(svc, chat, authorization, request_id, facts)
     policy = svc.policies.active.select(facts.model, facts.tenant)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from app.api.request_body import parse, read_json, tenant_of
 from app.errors import GuardError, InvalidRequest, error_response
 from app.openai.protocol import GuardScoreRequest
-from app.policy.engine import RequestFacts, policy_values
+from app.policy.engine import policy_values, request_facts
 from app.policy_tools.outcome import effect_of
 from app.services import services
 from classifiers.inputs import ConversationError
@@ -28,7 +28,7 @@ async def score(request: Request) -> JSONResponse:
         policy = svc.policies.active.by_name(body.policy) if body.policy else svc.policies.active.select(body.model, tenant)
         if policy is None:
             raise InvalidRequest(f"no policy named {body.policy!r}", param="policy", code="unknown_policy")
-        facts = RequestFacts(body.model, tenant, False, sum(1 for m in messages if m["role"] == "user"))
+        facts = request_facts(body.model, tenant, False, messages)
         try:
             judged = await svc.guard.judge(policy, facts, messages, body.reply)
         except ConversationError as exc:
