@@ -156,6 +156,9 @@ class GuardedTurn:
                 first = index == 0 and not sent
                 yield chunk_like(template, model, {"role": "assistant", "content": piece} if first else {"content": piece})
             yield chunk_like(template, model, {}, "stop")
+            usage = next((c for c in self.held.chunks if c.get("usage") and not c.get("choices")), None)
+            if usage is not None:  # the token count of the draft the upstream wrote (repairs are counted upstream)
+                yield usage
             self._audit = (None, added)
             return
         if decision.prefix and decision.prefix != sent:
@@ -236,6 +239,11 @@ class GuardedTurn:
         close = getattr(self._upstream, "aclose", None)
         if close is not None:
             await close()
+
+    async def aclose(self) -> None:
+        """Release the upstream connection whatever happened (a client that left, an error): breaking out of a stream
+        does not close it by itself."""
+        await self._close_upstream()
 
     async def _audit_whole(self, text: str, added: float) -> None:
         """The reply went out as the upstream wrote it past the holdback: score all of it for the audit record."""

@@ -111,5 +111,18 @@ def proxy(make_proxy: ProxyFactory) -> LocalServer:
     return make_proxy()
 
 
+_OPEN_CLIENTS: list[openai.OpenAI] = []
+
+
 def client_for(server: LocalServer, api_key: str = "sk-test-client-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=api_key, max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=api_key, max_retries=0, timeout=30)
+    _OPEN_CLIENTS.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Clients made by a test close with it: an unclosed connection pool surfaces later as a ResourceWarning."""
+    yield
+    while _OPEN_CLIENTS:
+        _OPEN_CLIENTS.pop().close()

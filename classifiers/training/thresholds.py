@@ -9,14 +9,14 @@ from sklearn.linear_model import LogisticRegression
 MAX_GOOD_FLAG_RATE = 0.08
 # ...and at most this share of ordinary exchanges (no reply label, no distress): most real traffic is ordinary, and every
 # false flag there is an extra LLM call and a worse reply.
-MAX_ORDINARY_FLAG_RATE = 0.005
+MAX_ORDINARY_FLAG_RATE = 0.01
 # Clear crisis (resources at once): recall first, but a hotline banner on a grieving or angry user who is not in danger is
 # itself dismissive, so the false alarms on distressed non-crisis conversations are capped.
 CRISIS_MIN_RECALL = 0.95
 CRISIS_MAX_FALSE_ALARMS = 0.03
 # Uncertain crisis (a gentle check-in, no banner): a lower threshold that catches nearly every crisis.
 UNCERTAIN_MIN_RECALL = 0.99
-UNCERTAIN_MAX_FALSE_ALARMS = 0.15
+UNCERTAIN_MAX_FALSE_ALARMS = 0.08
 
 
 def platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -42,12 +42,8 @@ F1_PLATEAU = 0.01
 
 
 def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None, ordinary: np.ndarray | None = None) -> float:
-    """The middle of the max-F1 plateau, among thresholds that flag at most MAX_GOOD_FLAG_RATE of good replies and
-    MAX_ORDINARY_FLAG_RATE of ordinary exchanges.
-
-    A synthetic dev split separates so cleanly that F1 is flat over a wide range; its lowest point sits right against
-    the positives and over-flags under distribution shift (real conversations), so the midpoint is taken instead.
-    """
+    """The max-F1 threshold among those that flag at most MAX_GOOD_FLAG_RATE of good replies and MAX_ORDINARY_FLAG_RATE
+    of ordinary exchanges."""
     feasible = []
     for t in np.unique(np.round(p, 3)):
         if good is not None and good.any() and (p[good] >= t).mean() > MAX_GOOD_FLAG_RATE:
@@ -57,9 +53,10 @@ def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None,
         feasible.append((float(t), f1_at(p, y, float(t))))
     if not feasible:
         return 0.9
+    # The best F1 among the feasible thresholds; of near-ties, the lowest (recall first). The dev split is real-register
+    # data, so its optimum is taken as it is (on the synthetic split, a plateau midpoint guarded against overfitting).
     top = max(f1 for _, f1 in feasible)
-    plateau = [t for t, f1 in feasible if f1 >= top - F1_PLATEAU]
-    return (min(plateau) + max(plateau)) / 2
+    return min(t for t, f1 in feasible if f1 >= top - F1_PLATEAU / 2)
 
 
 def recall_threshold(p: np.ndarray, y: np.ndarray, min_recall: float) -> float:

@@ -215,7 +215,7 @@ def _write_calibration_and_thresholds(model_dir: Path, dev_set: list[Example], r
             {"model": model_dir.name, "version": "2", "thresholds": {k: round(v, 4) for k, v in chosen.items()},
              "crisis_lexicon_floor": 0.97,
              "rule": f"on the real-register dev split: max F1 with at most {thresholds.MAX_GOOD_FLAG_RATE:.0%} of good replies "
-             f"and {thresholds.MAX_ORDINARY_FLAG_RATE:.1%} of ordinary exchanges flagged; crisis: the highest threshold with "
+             f"and {thresholds.MAX_ORDINARY_FLAG_RATE:.0%} of ordinary exchanges flagged; crisis: the highest threshold with "
              f"recall >= {thresholds.CRISIS_MIN_RECALL} unless that flags more than {thresholds.CRISIS_MAX_FALSE_ALARMS:.0%} "
              f"of distressed non-crisis conversations; crisis_uncertain: recall >= {thresholds.UNCERTAIN_MIN_RECALL} with at "
              f"most {thresholds.UNCERTAIN_MAX_FALSE_ALARMS:.0%} of them (the lexicon floor applied)"},

@@ -60,7 +60,7 @@ def test_a_condition_failing_at_run_time_is_refused_at_load() -> None:
 
     from app.policy.errors import PolicyError
 
-    text = (POLICIES / "default.yaml").read_text().replace('when: "reply.sycophancy_social >= 0.5"',
+    text = (POLICIES / "default.yaml").read_text().replace('when: "reply.sycophancy_social >= 0.2"',
                                                             'when: "attempt / (attempt - 1) > 5"')
     with pytest.raises(PolicyError) as info:
         parse_policy(text, "default.yaml")

@@ -11,7 +11,7 @@ from tests.conftest import POLICIES
 
 def test_refused_policy_stops_the_server_with_the_error(tmp_path: Path) -> None:
     broken = tmp_path / "default.yaml"
-    broken.write_text((POLICIES / "default.yaml").read_text().replace('when: "reply.sycophancy_epistemic >= 0.5',
+    broken.write_text((POLICIES / "default.yaml").read_text().replace('when: "reply.sycophancy_epistemic >= 0.26',
                                                                       'when: "reply.sycophancy_epistemc >= 0.5'))
     line = next(i for i, text in enumerate(broken.read_text().splitlines(), 1) if "sycophancy_epistemc" in text)
     result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--policies", str(tmp_path), "--port", "0"],

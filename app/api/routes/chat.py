@@ -75,8 +75,11 @@ async def _chat(request: Request, svc: Services, request_id: str) -> Response:
     turn = GuardedTurn(svc, policy, chat, messages, facts, prepared, authorization, request_id, holdback)
     await turn.start(stream_options=None if chat.stream else {"include_usage": True}, early=bool(chat.stream))
     if not chat.stream:
-        await turn.decide()
-        completion = await collect(turn.chunks())
+        try:
+            await turn.decide()
+            completion = await collect(turn.chunks())
+        finally:
+            await turn.aclose()
         await turn.finish()
         if turn.decision is not None:
             annotate(completion["choices"][0], turn.decision)
@@ -84,18 +87,25 @@ async def _chat(request: Request, svc: Services, request_id: str) -> Response:
     if turn.early_rules:
         # Crisis resources go out now, before the draft is read; the decision headers are not known yet.
         return StreamingResponse(_sse_early(svc, turn), media_type="text/event-stream", headers=turn.early_headers())
-    await turn.decide()
+    try:
+        await turn.decide()
+    except BaseException:
+        await turn.aclose()
+        raise
     return StreamingResponse(_sse(svc, turn), media_type="text/event-stream", headers=turn.headers())
 
 
 async def _sse(svc: Services, turn: GuardedTurn) -> AsyncIterator[bytes]:
-    async for chunk in turn.chunks():
-        if isinstance(chunk, UpstreamFailure):
-            yield sse(chunk.body())
-            return
-        yield sse(chunk)
-    yield DONE
-    svc.spawn(turn.finish())
+    try:
+        async for chunk in turn.chunks():
+            if isinstance(chunk, UpstreamFailure):
+                yield sse(chunk.body())
+                return
+            yield sse(chunk)
+        yield DONE
+        svc.spawn(turn.finish())
+    finally:
+        await turn.aclose()
 
 
 async def _sse_early(svc: Services, turn: GuardedTurn) -> AsyncIterator[bytes]:
@@ -106,6 +116,7 @@ async def _sse_early(svc: Services, turn: GuardedTurn) -> AsyncIterator[bytes]:
     except UpstreamFailure as error:
         svc.metrics.count_upstream_failure(error.status)
         yield sse(error.body())
+        await turn.aclose()
         return
     async for part in _sse(svc, turn):
         yield part

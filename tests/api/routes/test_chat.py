@@ -19,7 +19,9 @@ def ask(client: openai.OpenAI, text: str, **extra: object):  # type: ignore[no-u
         model="scripted-empathy-1", messages=[{"role": "user", "content": text}], **extra)
 
 
-@pytest.mark.parametrize("name", ["pacification", "sycophancy", "rushed_advice", "social_sycophancy"])
+@pytest.mark.parametrize("name", ["pacification", "sycophancy", "rushed_advice", pytest.param(
+    "social_sycophancy", marks=pytest.mark.xfail(strict=True, reason="known model error (model card): this social "
+                                                 "endorsement scores below the dev-chosen sycophancy threshold"))])
 def test_flawed_draft_is_repaired_in_message_content(proxy, scripted, name: str) -> None:
     scenario = SCENARIO[name]
     raw = ask(client_for(proxy), scenario.user)
