@@ -72,7 +72,7 @@ def test_reload_refuses_what_check_refuses(make_proxy, policy_dir: Path) -> None
     proxy = make_proxy()
     path = policy_dir / "default.yaml"
     good = path.read_text()
-    for broken, message in ((good.replace("reply.pacification >= 0.36", "reply.pacification >= 50"), "outside [0, 1]"),
+    for broken, message in ((good.replace("reply.pacification >= 0.3", "reply.pacification >= 50"), "outside [0, 1]"),
                             (good.replace("'crisis' in flags", "'crises' in flags"), "'crises' is not a flag name")):
         before = httpx.get(f"{proxy.url}/readyz").json()["policy_revisions"]["default"]
         path.write_text(broken)
