@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from app.corrective import instruction_for
@@ -80,31 +80,19 @@ class Decision:
 
 
 @dataclass
-class _Deciding:
-    """The guard's working state for one draft; frozen into a Decision when settled."""
+class _RepairRecord:
+    """What the repair loop did, for the Decision it settles into."""
 
-    policy: LoadedPolicy
-    text: str
-    draft: str
-    rule: str = "none"
-    action: str = "allow"
-    outcome: str = "passed"
     attempts: int = 0
-    scores: Scores | None = None
-    failure: str | None = None
-    would_return: str | None = None
-    review: bool = False
-    guard_seconds: float = 0.0
-    prefix: str = ""
-    suffix: str = ""
-    also: tuple[str, ...] = ()
-    final_scores: dict[str, float] | None = None
-    then: str | None = None
+    outcome: str = "passed"
     budget_exhausted: bool = False
     repair_error: str | None = None
 
-    def freeze(self) -> Decision:
-        return Decision(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+@dataclass(frozen=True)
+class _Failure:
+    kind: str
+    detail: str = ""
 
 
 class Guard:
@@ -122,85 +110,101 @@ class Guard:
         authorization: str | None,
         window_cache: WindowCache | None = None,
     ) -> Decision:
-        spec = policy.document.spec
         started = time.perf_counter()
-        decision = _Deciding(policy=policy, text=draft, draft=draft)
-        timeout = spec.limits.scoring_timeout_ms / 1000
-        try:
-            context = await asyncio.wait_for(asyncio.shield(prepared), timeout)
-            # One bound for the whole scoring step: the context is usually ready (it ran while the model wrote), so the
-            # time left after waiting for it is what the reply may take.
-            remaining = max(timeout - (time.perf_counter() - started), 0.001)
-            scores = (await asyncio.wait_for(self.scoring.score(messages, context, [draft], window_cache), remaining))[0]
-        except (TimeoutError, asyncio.TimeoutError):
-            return self._failed(decision, "scoring_timeout", started)
-        except Exception as exc:  # any scorer fault is handled by the policy's failure mode, never lost
-            log.exception("scoring failed")
-            return self._failed(decision, "scoring_error", started, str(exc))
-        decision.scores = scores
+        scored = await self._scored(policy, messages, prepared, draft, window_cache)
+        if isinstance(scored, _Failure):
+            return self._failed(policy, draft, scored, started)
+        context, scores = scored
+        record = _RepairRecord()
         try:
             verdict = self._verdict(policy, scores, facts, 0)
-            decision.rule, decision.action = verdict.rule_name, verdict.action.value
             final = Candidate(draft, scores, verdict)
             if verdict.action in REPAIR_ACTIONS:
-                final = await self._repair(policy, request, messages, facts, context, final, authorization, decision,
+                final = await self._repair(policy, request, messages, facts, context, final, authorization, record,
                                            started)
         except ConditionError as exc:
             # A condition that fails at run time (a division by zero on some attempt) is the policy's fault, not the
             # user's: the policy's failure mode decides, and it is recorded, never a 500.
             log.error("policy condition failed", extra={"policy": policy.name, "error": str(exc)})
-            return self._failed(decision, "policy_error", started, str(exc))
-        self._apply(decision, final, verdict.also)
-        if spec.mode == "shadow" and decision.text != draft:
-            decision.would_return, decision.text = decision.text, draft
-            decision.prefix = decision.suffix = ""
-        decision.guard_seconds = time.perf_counter() - started
-        return decision.freeze()
+            return self._failed(policy, draft, _Failure("policy_error", str(exc)), started, scores)
+        return self._settle(policy, draft, scores, verdict, final, record, started)
 
     async def judge(self, policy: LoadedPolicy, facts: RequestFacts, messages: list[dict[str, Any]],
                     reply: str) -> tuple[Scores, Verdict] | str:
         """Scores and the policy's verdict on a draft, without acting (POST /v1/guard/score), under the same scoring
         bound as a guarded completion. Returns the failure kind instead where scoring or a condition fails."""
-        timeout = policy.document.spec.limits.scoring_timeout_ms / 1000
-        try:
-            async with asyncio.timeout(timeout):
-                context = await self.scoring.prepare(messages)
-                scores = (await self.scoring.score(messages, context, [reply]))[0]
-        except (TimeoutError, asyncio.TimeoutError):
-            self.metrics.failures.labels("scoring_timeout").inc()
-            return "scoring_timeout"
-        except ConversationError:
-            raise
-        except Exception:  # any scorer fault is reported as the policy's failure mode would handle it
-            log.exception("scoring failed")
-            self.metrics.failures.labels("scoring_error").inc()
-            return "scoring_error"
+        context_pass = asyncio.ensure_future(self.scoring.prepare(messages))
+        scored = await self._scored(policy, messages, context_pass, reply)
+        context_pass.cancel()  # nothing else waits for it (a no-op once it is done)
+        if isinstance(scored, _Failure):
+            self.metrics.failures.labels(scored.kind).inc()
+            return scored.kind
+        _, scores = scored
         try:
             return scores, self._verdict(policy, scores, facts, 0)
         except ConditionError:
             self.metrics.failures.labels("policy_error").inc()
             return "policy_error"
 
+    async def _scored(self, policy: LoadedPolicy, messages: list[dict[str, Any]], prepared: Awaitable[PreparedContext],
+                      draft: str, window_cache: WindowCache | None = None) -> tuple[PreparedContext, Scores] | _Failure:
+        """The context and the draft's scores under one bound (the policy's scoring timeout) for both together; a fault
+        is returned as a failure for the policy's failure mode, never raised (a conversation that is not one is)."""
+        try:
+            async with asyncio.timeout(policy.document.spec.limits.scoring_timeout_ms / 1000):
+                # Shielded: the context pass is shared with the rest of the request (the audit of a stream reuses it).
+                context = await asyncio.shield(prepared)
+                scores = (await self.scoring.score(messages, context, [draft], window_cache))[0]
+        except (TimeoutError, asyncio.TimeoutError):
+            return _Failure("scoring_timeout")
+        except ConversationError:
+            raise
+        except Exception as exc:  # any scorer fault is handled by the policy's failure mode, never lost
+            log.exception("scoring failed")
+            return _Failure("scoring_error", str(exc))
+        return context, scores
+
     def _verdict(self, policy: LoadedPolicy, scores: Scores, facts: RequestFacts, attempt: int) -> Verdict:
         return evaluate(policy, policy_values(scores, self.scoring.thresholds, facts, attempt))
 
-    def _failed(self, decision: _Deciding, kind: str, started: float, detail: str = "") -> Decision:
-        spec = decision.policy.document.spec
-        self.metrics.failures.labels(kind).inc()
-        decision.failure = f"{kind}: {detail}" if detail else kind
-        decision.rule = "failure"
-        if spec.failure_mode == "closed":
-            decision.action, decision.outcome, decision.text = "replace", "failed_closed", spec.failure_reply
-        else:
-            decision.action, decision.outcome = "allow", "failed_open"
-        if spec.mode == "shadow" and decision.text != decision.draft:
-            decision.would_return, decision.text = decision.text, decision.draft
-        decision.guard_seconds = time.perf_counter() - started
-        return decision.freeze()
+    def _failed(self, policy: LoadedPolicy, draft: str, failure: _Failure, started: float,
+                scores: Scores | None = None) -> Decision:
+        spec = policy.document.spec
+        self.metrics.failures.labels(failure.kind).inc()
+        closed = spec.failure_mode == "closed"
+        text = spec.failure_reply if closed else draft
+        shadow = spec.mode == "shadow" and text != draft
+        return Decision(policy=policy, text=draft if shadow else text, draft=draft, rule="failure",
+                        action="replace" if closed else "allow", outcome="failed_closed" if closed else "failed_open",
+                        scores=scores, failure=f"{failure.kind}: {failure.detail}" if failure.detail else failure.kind,
+                        would_return=text if shadow else None, guard_seconds=time.perf_counter() - started)
+
+    def _settle(self, policy: LoadedPolicy, draft: str, scores: Scores, verdict: Verdict, final: Candidate,
+                record: _RepairRecord, started: float) -> Decision:
+        """The Decision for a settled draft: the continuing rules (crisis resources) and the settled draft's own
+        non-repair action (append, prepend, replace, annotate, escalate) composed around the body, whatever repaired it."""
+        rules = [*verdict.also, *([final.verdict.rule] if final.verdict.rule is not None else [])]
+        composed = compose(rules, final.text)
+        shown = final.verdict.rule if final.verdict.rule is not None else (verdict.also[-1] if verdict.also else None)
+        outcome, then = record.outcome, None
+        if shown is not None and outcome == "passed":
+            outcome = {"annotate": "annotated", "escalate": "escalated", "append": "appended",
+                       "prepend": "prepended", "replace": "replaced", "allow": "passed"}[shown.action.value]
+        elif final.verdict.rule is not None:
+            then = f"{final.verdict.rule.name}:{final.verdict.rule.action.value}"
+        shadow = policy.document.spec.mode == "shadow" and composed.text != draft
+        return Decision(
+            policy=policy, text=draft if shadow else composed.text, draft=draft, rule=verdict.rule_name,
+            action=verdict.action.value, outcome=outcome, attempts=record.attempts, scores=scores,
+            would_return=composed.text if shadow else None, review=composed.review,
+            guard_seconds=time.perf_counter() - started, prefix="" if shadow else composed.prefix,
+            suffix="" if shadow else composed.suffix, also=tuple(rule.name for rule in verdict.also),
+            final_scores=final.scores.reply if final.scores is not scores else None, then=then,
+            budget_exhausted=record.budget_exhausted, repair_error=record.repair_error)
 
     async def _repair(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
                       facts: RequestFacts, context: PreparedContext, original: Candidate, authorization: str | None,
-                      decision: _Deciding, started: float) -> Candidate:
+                      record: _RepairRecord, started: float) -> Candidate:
         limits = policy.document.spec.limits
         seen = [original]
         current = original
@@ -213,43 +217,43 @@ class Guard:
             rule_started.setdefault(rule.name, time.perf_counter())
             rule_deadline = rule_started[rule.name] + rule.time_budget_ms / 1000 if rule.time_budget_ms else deadline
             remaining = min(deadline, rule_deadline) - time.perf_counter()
-            if (decision.attempts >= limits.max_attempts or per_rule.get(rule.name, 0) >= (rule.max_attempts or limits.max_attempts)
+            if (record.attempts >= limits.max_attempts or per_rule.get(rule.name, 0) >= (rule.max_attempts or limits.max_attempts)
                     or remaining <= 0):
-                return self._exhausted(policy, seen, decision)
+                return self._exhausted(policy, seen, record)
             if limits.regenerations_per_minute is not None and not await self.store.take_budget(
                     facts.tenant, limits.regenerations_per_minute):
-                decision.budget_exhausted = True
-                return self._exhausted(policy, seen, decision)
-            decision.attempts += 1
+                record.budget_exhausted = True
+                return self._exhausted(policy, seen, record)
+            record.attempts += 1
             per_rule[rule.name] = per_rule.get(rule.name, 0) + 1
             self.metrics.regenerations.labels(policy.name, rule.name).inc()
             try:
                 texts = await asyncio.wait_for(
                     self._ask_upstream(policy, request, messages, rule, current.text, authorization), remaining)
             except (TimeoutError, asyncio.TimeoutError):
-                decision.repair_error = "time budget spent"
-                return self._exhausted(policy, seen, decision)
+                record.repair_error = "time budget spent"
+                return self._exhausted(policy, seen, record)
             except UpstreamFailure as exc:
                 self.metrics.count_upstream_failure(exc.status)
-                decision.repair_error = exc.message
-                return self._exhausted(policy, seen, decision)
+                record.repair_error = exc.message
+                return self._exhausted(policy, seen, record)
             if not texts:
-                return self._exhausted(policy, seen, decision)
+                return self._exhausted(policy, seen, record)
             scored = await self.scoring.score(messages, context, texts)
-            fresh = [Candidate(t, s, self._verdict(policy, s, facts, decision.attempts)) for t, s in zip(texts, scored, strict=True)]
+            fresh = [Candidate(t, s, self._verdict(policy, s, facts, record.attempts)) for t, s in zip(texts, scored, strict=True)]
             seen.extend(fresh)
             current = min(fresh, key=lambda c: c.badness)
-        decision.outcome = "repaired"
+        record.outcome = "repaired"
         return current
 
-    def _exhausted(self, policy: LoadedPolicy, seen: list[Candidate], decision: _Deciding) -> Candidate:
+    def _exhausted(self, policy: LoadedPolicy, seen: list[Candidate], record: _RepairRecord) -> Candidate:
         limits = policy.document.spec.limits
-        decision.outcome = f"exhausted_{limits.on_exhausted}"
+        record.outcome = f"exhausted_{limits.on_exhausted}"
         if limits.on_exhausted == "original":
             chosen = seen[0]
         elif limits.on_exhausted == "fixed":
             assert limits.fixed_reply is not None
-            chosen = Candidate(limits.fixed_reply, seen[0].scores, Verdict(None, decision.attempts))
+            chosen = Candidate(limits.fixed_reply, seen[0].scores, Verdict(None, record.attempts))
         else:
             chosen = min(seen, key=lambda c: c.badness)
         # The text is settled: only additive actions of the chosen draft's verdict may still apply.
@@ -278,22 +282,3 @@ class Guard:
         response = await self.upstream.chat(body, authorization)
         self.metrics.upstream_seconds.observe(time.perf_counter() - start)
         return [t for c in response.get("choices", []) if (t := choice_text(c))]
-
-    def _apply(self, decision: _Deciding, final: Candidate, also: tuple[Rule, ...]) -> None:
-        """Apply the additive rules that continued (crisis resources, say) and the settled draft's own non-repair action
-        (append, prepend, replace, annotate, escalate): fixed texts go around the body, whatever repaired it."""
-        if final.scores is not decision.scores:
-            decision.final_scores = final.scores.reply
-        rules = [*also, *([final.verdict.rule] if final.verdict.rule is not None else [])]
-        decision.also = tuple(rule.name for rule in also)
-        composed = compose(rules, final.text)
-        decision.prefix, decision.suffix, decision.text = composed.prefix, composed.suffix, composed.text
-        decision.review = decision.review or composed.review
-        rule = final.verdict.rule if final.verdict.rule is not None else (also[-1] if also else None)
-        if rule is None:
-            return
-        if decision.outcome == "passed":
-            decision.outcome = {"annotate": "annotated", "escalate": "escalated", "append": "appended",
-                                "prepend": "prepended", "replace": "replaced", "allow": "passed"}[rule.action.value]
-        elif final.verdict.rule is not None:
-            decision.then = f"{rule.name}:{rule.action.value}"

@@ -140,12 +140,16 @@ class Encoder:
         known: WindowCache = {}
         for cache in caches or ():
             known.update(cache or {})
-        missing = list({tuple(ids): (ids, types) for rows in per_reply for ids, types in rows
-                        if tuple(ids) not in known}.values())
+        self.run_missing([row for rows in per_reply for row in rows], known, width_out)
+        return np.stack([np.max([known[tuple(ids)] for ids, _ in rows], axis=0) for rows in per_reply])
+
+    def run_missing(self, rows: Sequence[tuple[list[int], list[int]]], cache: WindowCache, width_out: int) -> int:
+        """Run the rows the cache lacks (each once) into it; returns how many were run."""
+        missing = list({tuple(ids): (ids, types) for ids, types in rows if tuple(ids) not in cache}.values())
         if missing:
             for row, out in zip(missing, self.embed(missing, width_out=width_out), strict=True):
-                known[tuple(row[0])] = out
-        return np.stack([np.max([known[tuple(ids)] for ids, _ in rows], axis=0) for rows in per_reply])
+                cache[tuple(row[0])] = out
+        return len(missing)
 
     def window_starts(self, view: ConversationView, reply: str) -> list[int]:
         """The character offset in `reply` where each of its windows starts (training labels late failures by it)."""

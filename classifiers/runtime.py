@@ -137,11 +137,7 @@ class Scorer:
         """Run the windows of a reply still being written that can no longer change (all but its last) into the cache;
         returns how many were run now."""
         windows = self._encoder.reply_windows([prepared.view], [text_so_far])[0][:-1]
-        missing = [row for row in windows if tuple(row[0]) not in window_cache]
-        if missing:
-            for row, out in zip(missing, self._encoder.embed(missing, width_out=self.outputs), strict=True):
-                window_cache[tuple(row[0])] = out
-        return len(missing)
+        return self._encoder.run_missing(windows, window_cache, self.outputs)
 
     def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str],
                       window_caches: Sequence[WindowCache | None] | None = None) -> list[Scores]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TypeVar
 
 from fastapi import Request
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from app.errors import BodyTooLarge, InvalidRequest
 
 Model = TypeVar("Model", bound=BaseModel)
+_MAY_HOLD_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 async def read_json(request: Request, max_bytes: int) -> object:
@@ -28,8 +30,11 @@ async def read_json(request: Request, max_bytes: int) -> object:
         raise InvalidRequest("request body is nested too deeply", code="invalid_json") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+    # A lone UTF-16 surrogate parses ("\ud800", or raw bytes the parser lets through), but no tokenizer or upstream can
+    # encode it. Only a body that could hold one is encoded again to find out.
+    if _MAY_HOLD_SURROGATE.search(body) is None:
+        return data
     try:
-        # A lone UTF-16 surrogate ("\ud800") parses, but no tokenizer or upstream can encode it.
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidRequest(f"request body has a string that is not valid Unicode: {exc.reason} at character "
