@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import Request
@@ -73,4 +74,4 @@ def error_response(error: GuardError, headers: dict[str, str] | None = None) -> 
 
 async def handle_guard_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GuardError)
-    return error_response(exc)
+    return error_response(exc, {"x-heedful-request-id": uuid.uuid4().hex})

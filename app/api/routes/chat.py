@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from app.api.request_body import parse, read_json, tenant_of
+from app.api.request_body import STREAM_RESPONSE, documented_body, documented_errors, parse, read_json, tenant_of
 from app.errors import GuardError, UpstreamFailure, error_response
 from app.openai.protocol import ChatCompletionRequest
 from app.pipeline import WHOLE, GuardedTurn, annotate, chunk_like, collect, guarded_json_choices, plain_text
@@ -29,7 +29,8 @@ log = logging.getLogger("heedful.upstream")
 router = APIRouter(tags=["chat"])
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", openapi_extra=documented_body(ChatCompletionRequest),
+             responses=STREAM_RESPONSE | documented_errors(400, 413, 502, 504))
 async def chat_completions(request: Request) -> Response:
     svc = services(request)
     svc.metrics.in_flight.inc()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -16,5 +18,5 @@ async def list_models(request: Request) -> JSONResponse:
     try:
         status, body = await services(request).upstream.models(request.headers.get("authorization"))
     except GuardError as error:
-        return error_response(error)
+        return error_response(error, {"x-heedful-request-id": uuid.uuid4().hex})
     return JSONResponse(body, status_code=status)
