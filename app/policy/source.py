@@ -72,13 +72,13 @@ def _check_shape(text: str, file: str) -> None:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             open_nodes.append((event.anchor, 1))
             if len(open_nodes) > MAX_NESTING:
-                raise _problem(file, event.start_mark.line + 1, f"nested more than {MAX_NESTING} levels deep")
+                raise _problem(file, _line(event), f"nested more than {MAX_NESTING} levels deep")
             continue
         if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             anchor, count = open_nodes.pop()
         elif isinstance(event, yaml.AliasEvent):
             if any(event.anchor == open_anchor for open_anchor, _ in open_nodes):
-                raise _problem(file, event.start_mark.line + 1, f"alias *{event.anchor} refers to a value that contains it")
+                raise _problem(file, _line(event), f"alias *{event.anchor} refers to a value that contains it")
             anchor, count = None, sizes.get(event.anchor or "", 1)
         elif isinstance(event, yaml.ScalarEvent):
             anchor, count = event.anchor, 1
@@ -92,8 +92,12 @@ def _check_shape(text: str, file: str) -> None:
         else:
             total += count
         if total + sum(c for _, c in open_nodes) > MAX_NODES:
-            raise _problem(file, event.start_mark.line + 1,
+            raise _problem(file, _line(event),
                            f"expands to more than {MAX_NODES} values (aliases that repeat aliases); write it out plainly")
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
 
 
 def parse_yaml(text: str, file: str) -> YamlSource:
