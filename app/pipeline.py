@@ -34,6 +34,7 @@ from classifiers.labels import REPLY_SCORES
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|\n\s*\n")
 _PIECE = re.compile(r"\S+\s*|\s+")
 _READ_AHEAD_ENDS = (".", "!", "?", "\n", "…")
+_MAY_END_SENTENCE = re.compile(r"[.!?…\n]")
 WHOLE = Holdback(whole=True, sentences=None)
 
 
@@ -242,7 +243,10 @@ class GuardedTurn:
             held.text += piece
             if piece.rstrip(" ").endswith(_READ_AHEAD_ENDS):
                 self._read_ahead()
-            if not self.holdback.whole and self.holdback.sentences and sentences_in(held.text) >= self.holdback.sentences:
+            # Counted only when a sentence can have ended: recounting a long reply on every piece is quadratic (a
+            # reply with no sentence end would be rescanned up to the byte cap, past the upstream deadline).
+            if (not self.holdback.whole and self.holdback.sentences and _MAY_END_SENTENCE.search(piece)
+                    and sentences_in(held.text) >= self.holdback.sentences):
                 return
 
     def _read_ahead(self) -> None:

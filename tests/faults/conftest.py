@@ -18,7 +18,7 @@ from app.main import create_app
 from tests.conftest import POLICIES
 
 DEADLINE_S = 1.5
-CAP_BYTES = 1024 * 1024
+CAP_BYTES = 256 * 1024
 HUGE_BYTES = 48 * 1024 * 1024
 
 
