@@ -372,9 +372,11 @@ async def guarded_json_choices(svc: Services, policy: LoadedPolicy, chat: ChatCo
     svc.metrics.upstream_seconds.observe(upstream_seconds)
     headers: dict[str, str] = {"x-heedful-request-id": request_id}
     allowance = RepairAllowance(policy.document.spec.limits.max_attempts)
+    outcomes: list[str] = []
     for index, choice in enumerate(response.get("choices") or []):
         draft = choice_text(choice)
         if draft is None:
+            outcomes.append("skipped_tool_call")
             headers.setdefault("x-heedful-outcome", "skipped_tool_call")
             await record_skip(svc, request_id, facts, "tool_call", index if len(response["choices"]) > 1 else None)
             continue
@@ -383,6 +385,7 @@ async def guarded_json_choices(svc: Services, policy: LoadedPolicy, chat: ChatCo
         if decision.text != draft:
             choice["message"]["content"] = decision.text
         annotate(choice, decision)
+        outcomes.append(decision.outcome)
         if index == 0:
             headers = decision_headers(decision, request_id)
         added = time.perf_counter() - started - upstream_seconds
@@ -390,6 +393,8 @@ async def guarded_json_choices(svc: Services, policy: LoadedPolicy, chat: ChatCo
                               {"choice": index} if len(response["choices"]) > 1 else None)
     if not prepared.done():
         prepared.cancel()
+    if len(outcomes) > 1:
+        headers["x-heedful-choice-outcomes"] = ",".join(outcomes)
     return response, headers
 
 

@@ -65,3 +65,16 @@ def test_a_tool_call_reply_is_counted_and_audited_as_a_skip(proxy, scripted, str
         assert json.loads(response.text.splitlines()[0][6:])["choices"][0]["delta"]["tool_calls"]
     assert [r["outcome"] for r in audit(proxy) if r["request_id"] == request_id] == ["skipped_tool_call"]
     assert 'heedful_skipped_total{reason="tool_call"} 1.0' in httpx.get(f"{proxy.url}/metrics").text
+
+
+def test_the_repair_calls_of_a_request_are_shared_by_its_choices(proxy, scripted) -> None:
+    """The policy's max_attempts (2) bounds the request, not each choice: a large n costs scoring, not model calls."""
+    scripted.choices["biopsy"] = [PACIFICATION.draft]
+    raw = client_for(proxy).chat.completions.with_raw_response.create(
+        model="m", n=3, messages=[{"role": "user", "content": PACIFICATION.user}])
+    assert raw.headers["x-heedful-choice-outcomes"] == "repaired,repaired,exhausted_best"
+    texts = [choice.message.content for choice in raw.parse().choices]
+    assert texts == [PACIFICATION.repaired, PACIFICATION.repaired, PACIFICATION.draft]
+    assert len(scripted.requests) == 3  # the draft request and two repairs
+    records = [r for r in audit(proxy) if r["request_id"] == raw.headers["x-heedful-request-id"]]
+    assert sorted((r["choice"], r["outcome"]) for r in records) == [(0, "repaired"), (1, "repaired"), (2, "exhausted_best")]
