@@ -40,6 +40,7 @@ FAULTS = {
     "surrogate": "a reply whose text holds a lone surrogate (\\ud800)",
     "no_done": "a complete stream (finish_reason on every choice) without the [DONE] line",
     "cut_no_finish": "a stream that ends cleanly before any finish_reason or [DONE]",
+    "drip_repair": "a correct first draft, then each repair call (a trailing system message) dripped",
     "rate_limited": "429 with retry-after and x-ratelimit-* headers",
     "overloaded": "503 with retry-after",
 }
@@ -186,8 +187,12 @@ class FaultUpstream:
         text = draft_for(body.get("messages") or [])
         good = b"".join(self._sse(model, text)) if stream else _completion(model, text)
         ok_head = _head("200 OK", sse=stream, length=None if stream else len(good))
+        messages = body.get("messages") or []
+        repairing = bool(messages) and messages[-1].get("role") == "system"
         if fault == "hang_headers":
             await asyncio.Event().wait()
+        elif fault == "drip_repair" and repairing:
+            await self._drip(writer, connection, ok_head + good)
         elif fault == "drip":
             await self._drip(writer, connection, ok_head + good)
         elif fault == "drip_body":

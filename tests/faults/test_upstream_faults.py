@@ -16,6 +16,7 @@ import pytest
 
 from app.fault_upstream import FaultUpstream
 from app.local_server import LocalServer
+from app.scripted_upstream import SCENARIOS
 from tests.conftest import client_for
 from tests.faults.conftest import CAP_BYTES, DEADLINE_S, HUGE_BYTES, last_connection, wait_for
 
@@ -144,3 +145,18 @@ def test_back_off_headers_pass_through(fault_proxy: LocalServer, fault: str, sta
     assert {k: response.headers.get(k) for k in headers} == headers
     assert response.headers["x-heedful-request-id"]
     assert_openai_error(response.json(), status)
+
+
+def test_each_repair_call_has_its_own_deadline(fault_proxy: LocalServer, faulty: FaultUpstream) -> None:
+    """The draft needs a repair and the repair call drips: it ends at the upstream deadline, not at the policy's
+    15 s time budget, and the client gets the best draft so far."""
+    user = next(s for s in SCENARIOS if s.name == "pacification")
+    started = time.monotonic()
+    raw = client_for(fault_proxy).chat.completions.with_raw_response.create(
+        model="fault:drip_repair", messages=[{"role": "user", "content": user.user}])
+    elapsed = time.monotonic() - started
+    assert raw.headers["x-heedful-outcome"] == "exhausted_best"
+    assert raw.parse().choices[0].message.content == user.draft
+    assert elapsed <= 2 * DEADLINE_S + 1, f"took {elapsed:.2f} s"  # the draft's call, then one repair call's deadline
+    record = audit_of(fault_proxy, raw.headers["x-heedful-request-id"])[0]
+    assert "deadline" in record["repair_error"]
