@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -67,6 +68,10 @@ async def _chat(request: Request, svc: Services, request_id: str) -> Response:
     if chat.stream and (chat.n or 1) > 1:
         prepared.cancel()
         return await _unguarded(svc, chat, authorization, request_id, facts, skipped="stream_with_n")
+    # What the user said before about how they want to be met: one store round trip while the context pass runs.
+    recalled = await svc.users.recall(svc.users.identify(request.headers, chat.user, tenant), messages)
+    facts = replace(facts, user=recalled.view)
+    svc.spawn(svc.users.remember(recalled, prepared))
     if not chat.stream and not (settings.stream_upstream and plain_text(chat)):
         response, headers = await guarded_json_choices(svc, policy, chat, messages, facts, prepared, authorization,
                                                        request_id)
