@@ -188,6 +188,7 @@ _FIELDS = {
                 "bookkeeper", "auditor"),
     "teaching": ("teacher", "professor", "lecturer", "tutor", "teaching assistant"),
 }
+FIELDS = tuple(_FIELDS)  # the fields of work states_expertise can name
 _ROLE_FIELD = {role: field for field, roles in _FIELDS.items() for role in roles}
 _ROLE_NAMES = "|".join(sorted(map(re.escape, _ROLE_FIELD), key=len, reverse=True))
 _FILLER = r"(?:(?!not\b|never\b|no\b|student\b|wannabe\b|aspiring\b|future\b|trainee\b|fan\b|of\b|patient\b)[a-z-]+ ){0,3}"

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,13 +80,17 @@ class UserMemory:
         """What is remembered, with this turn's own statements applied (the newest statement wins)."""
         if key is None:
             return NOBODY
+        # The round trip goes out first; the detector runs while the store answers.
+        stored = asyncio.ensure_future(self.store.recall(key))
+        await asyncio.sleep(0)
         statements = tuple(detect(last_user_text(messages)))
         now = time.time()
-        profile = (await self.store.recall(key)).with_statements(statements, now)
+        profile = (await stored).with_statements(statements, now)
         return Recalled(key, profile.view(now, self.settings.user_memory_retention_s), statements)
 
-    async def remember(self, recalled: Recalled, prepared: asyncio.Future[PreparedContext]) -> None:
+    async def remember(self, recall: Awaitable[Recalled], prepared: asyncio.Future[PreparedContext]) -> None:
         """After the context pass: store this turn's statements and its distress (no text)."""
+        recalled = await recall
         if recalled.key is None:
             return
         point = None
@@ -107,6 +111,10 @@ class UserMemory:
 
     async def profile(self, tenant: str, user_id: str) -> Profile:
         return await self.store.recall(self.key_for(tenant, user_id))
+
+
+async def recalled_view(recalled: Awaitable[Recalled]) -> UserView:
+    return (await recalled).view
 
 
 def build_user_memory(settings: Settings, metrics: Metrics) -> UserMemory:

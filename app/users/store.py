@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from app.metrics import Metrics
 from app.users.identity import UserKey
+from app.users.packed import pack, unpack
 from app.users.profile import MAX_POINTS, DistressPoint, Profile
 from classifiers.preferences import ADVICE, DIRECT, EXPERTISE, GENTLE, HOTLINES, OPPOSITES, QUESTIONS, VENTING, Statement
 
@@ -44,34 +45,35 @@ class UserStore(Protocol):
 
 
 class InProcessUserStore:
-    """Profiles in a bounded LRU map; a profile not written for the retention period is gone."""
+    """Packed profiles (app/users/packed.py) in a bounded LRU map; a profile not written for the retention period is
+    gone."""
 
     def __init__(self, retention_s: int, max_users: int) -> None:
-        self._profiles: OrderedDict[UserKey, tuple[float, Profile]] = OrderedDict()
+        self._profiles: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._retention_s, self._max_users = retention_s, max_users
 
     async def recall(self, key: UserKey) -> Profile:
-        hit = self._profiles.get(key)
+        hit = self._profiles.get(key.redis_key)
         if hit is None:
             return Profile()
         if time.time() - hit[0] >= self._retention_s:
-            del self._profiles[key]
+            del self._profiles[key.redis_key]
             return Profile()
-        self._profiles.move_to_end(key)
-        return hit[1]
+        self._profiles.move_to_end(key.redis_key)
+        return unpack(hit[1])
 
     async def remember(self, key: UserKey, statements: Sequence[Statement], point: DistressPoint | None,
                        now: float) -> None:
         profile = (await self.recall(key)).with_statements(statements, now)
         if point is not None:
             profile = profile.with_point(point)
-        self._profiles[key] = (now, profile)
-        self._profiles.move_to_end(key)
+        self._profiles[key.redis_key] = (now, pack(profile))
+        self._profiles.move_to_end(key.redis_key)
         while len(self._profiles) > self._max_users:
             self._profiles.popitem(last=False)
 
     async def forget(self, key: UserKey) -> bool:
-        return self._profiles.pop(key, None) is not None
+        return self._profiles.pop(key.redis_key, None) is not None
 
     def __len__(self) -> int:
         return len(self._profiles)
@@ -110,7 +112,8 @@ class RedisUserStore:
                 if retracted:
                     pipe.hdel(key.redis_key, *retracted)
                 if fields:
-                    pipe.hset(key.redis_key, mapping=fields)
+                    mapping: dict[Any, Any] = dict(fields)
+                    pipe.hset(key.redis_key, mapping=mapping)
                 if point is not None:
                     pipe.rpush(points_key, f"{int(point.at)}|{point.distress:.3f}")
                     pipe.ltrim(points_key, -MAX_POINTS, -1)

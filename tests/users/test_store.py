@@ -117,3 +117,17 @@ def test_a_dead_redis_gives_an_empty_profile_and_forget_raises(redis_server: Red
 
     asyncio.run(scenario())
     assert metrics.failures.labels("user_memory")._value.get() == 3
+
+
+def test_a_packed_profile_round_trips() -> None:
+    from app.users.packed import pack, unpack
+    from app.users.profile import Profile
+    from classifiers.preferences import PREFERENCES
+
+    now = float(int(time.time()))
+    profile = Profile({name: now - i for i, name in enumerate(PREFERENCES)}, "mental health",
+                      tuple(DistressPoint(now + i, i / 16) for i in range(MAX_POINTS)))
+    data = pack(profile)
+    assert unpack(data) == Profile(profile.stated, "mental health",
+                                   tuple(DistressPoint(p.at, round(p.distress, 4)) for p in profile.distress))
+    assert len(data) < 200

@@ -21,6 +21,7 @@ from app.openai.protocol import ChatCompletionRequest
 from app.pipeline import WHOLE, GuardedTurn, annotate, chunk_like, collect, guarded_json_choices, plain_text
 from app.policy.engine import RequestFacts, request_facts
 from app.services import Services, services
+from app.users.memory import recalled_view
 from classifiers import PreparedContext
 from classifiers.inputs import ConversationError, judged_messages, view_of
 
@@ -68,16 +69,18 @@ async def _chat(request: Request, svc: Services, request_id: str) -> Response:
     if chat.stream and (chat.n or 1) > 1:
         prepared.cancel()
         return await _unguarded(svc, chat, authorization, request_id, facts, skipped="stream_with_n")
-    # What the user said before about how they want to be met: one store round trip while the context pass runs.
-    recalled = await svc.users.recall(svc.users.identify(request.headers, chat.user, tenant), messages)
-    facts = replace(facts, user=recalled.view)
-    svc.spawn(svc.users.remember(recalled, prepared))
+    # What the user said before about how they want to be met: one store round trip, running while the context pass
+    # scores the conversation and the upstream call opens; the facts take it in before anything is judged.
+    recall = asyncio.ensure_future(svc.users.recall(svc.users.identify(request.headers, chat.user, tenant), messages))
+    svc.spawn(svc.users.remember(recall, prepared))
     if not chat.stream and not (settings.stream_upstream and plain_text(chat)):
+        facts = replace(facts, user=(await recall).view)
         response, headers = await guarded_json_choices(svc, policy, chat, messages, facts, prepared, authorization,
                                                        request_id)
         return JSONResponse(response, headers=headers)
     holdback = policy.document.spec.streaming if chat.stream else WHOLE
-    turn = GuardedTurn(svc, policy, chat, messages, facts, prepared, authorization, request_id, holdback)
+    turn = GuardedTurn(svc, policy, chat, messages, facts, prepared, authorization, request_id, holdback,
+                       asyncio.ensure_future(recalled_view(recall)))
     await turn.start(stream_options=None if chat.stream else {"include_usage": True}, early=bool(chat.stream))
     if not chat.stream:
         try:
