@@ -201,3 +201,17 @@ def test_memory_in_process_without_redis(make_proxy: ProxyFactory, scripted: Scr
         time.sleep(0.1)
     assert raw.headers["x-heedful-rule"] == "repair-advice-a-venting-user-did-not-ask-for"
     assert httpx.delete(f"{proxy.url}/v1/guard/users/local").json()["forgotten"] is True
+
+
+def test_a_streaming_client_gets_the_remembered_repair(
+        memory_proxy: Any, scripted: ScriptedUpstream, memory_redis: redis.Redis) -> None:
+    client = client_for(memory_proxy)
+    script(scripted, "bugging me", LISTENING, LISTENING)
+    script(scripted, "where things are with my brother", PLAN, LISTENING)
+    say(client, "I just want to vent. My brother made a comment at dinner and it's been bugging me all week.", "streamer")
+    wait_for_memory(memory_redis, b"v")
+    stream = client.chat.completions.create(model="scripted-empathy-1", user="streamer", stream=True,
+                                            messages=[{"role": "user", "content": "Anyway, that's where things are "
+                                                       "with my brother."}])
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == LISTENING
