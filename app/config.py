@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         "whose only client is the app), no where HEEDFUL_TENANT_KEYS maps keys (a shared gateway). A mapped key always "
         "wins over the header.")
     tenant_keys: dict[str, str] = Field(default_factory=dict, description="API key -> tenant name, as JSON.")
+    # User memory (docs/user-memory.md): stated preferences and the distress trend per user, no text.
+    user_memory: bool = Field(True, description="Remember per user how they want to be met (user.* in policies).")
+    user_header: str = Field("x-heedful-user", description="Header naming the app's user id; else the body's `user`.")
+    memory_opt_out_header: str = Field("x-heedful-memory", description="A request with this header set to 'off' is "
+                                       "neither read from nor written to user memory.")
+    user_memory_secret: SecretStr | None = Field(
+        None, description="HMAC key for user ids (the same on every replica). Unset: a random key per process, so "
+        "memory lasts only as long as the process. A new key forgets every user.")
+    user_memory_retention_s: int = Field(90 * 24 * 3600, gt=0, description="A user not seen for this long is forgotten; "
+                                         "no signal is kept longer.")
+    user_memory_max_users: int = Field(100_000, gt=0, description="In-process store: the most users kept (least "
+                                       "recently seen go first).")
 
     @model_validator(mode="after")
     def _key_from_file(self) -> Settings:

@@ -25,6 +25,7 @@ from app.policy.model import REPAIR_ACTIONS, Action, Rule
 from app.scoring import ScoringService
 from app.store import Store
 from app.upstream import Upstream
+from app.users.profile import NO_USER, UserView
 from classifiers import SCORE_LABELS, PreparedContext, Scores
 from classifiers.encoder import WindowCache
 from classifiers.inputs import ConversationError
@@ -244,7 +245,8 @@ class Guard:
             self.metrics.regenerations.labels(policy.name, rule.name).inc()
             try:
                 texts = await asyncio.wait_for(
-                    self._ask_upstream(policy, request, messages, rule, current.text, authorization), remaining)
+                    self._ask_upstream(policy, request, messages, rule, current.text, authorization, facts.user),
+                    remaining)
             except (TimeoutError, asyncio.TimeoutError):
                 record.repair_error = "time budget spent"
                 return self._exhausted(policy, seen, record)
@@ -277,8 +279,9 @@ class Guard:
         return chosen
 
     async def _ask_upstream(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
-                            rule: Rule, draft: str, authorization: str | None) -> list[str]:
-        instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()}, rule.instruction)
+                            rule: Rule, draft: str, authorization: str | None, user: UserView = NO_USER) -> list[str]:
+        instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()},
+                                      rule.instruction, user)
         if rule.action == Action.rewrite:
             guidance = (f"Revise the draft reply below so that it follows this guidance. {instruction}\n"
                         f"Return only the revised reply.\n\nDraft reply:\n{draft}")

@@ -31,7 +31,7 @@ class Metrics:
         self.redis_up = Gauge("heedful_redis_up", "1 when the last Redis operation succeeded.", registry=r)
         self.latency_budget = Gauge("heedful_policy_latency_budget_seconds", "Each policy's added-latency budget.",
                                     ["policy"], registry=r)
-        for kind in ("scoring_error", "scoring_timeout", "upstream_error", "upstream_timeout", "redis"):
+        for kind in ("scoring_error", "scoring_timeout", "upstream_error", "upstream_timeout", "redis", "user_memory"):
             self.failures.labels(kind)
         for stage in ("before_reply", "mid_stream"):
             self.client_disconnects.labels(stage)

@@ -26,6 +26,7 @@ from app.policy.engine import RequestFacts, leading_prefix_rules, policy_values
 from app.policy.loader import LoadedPolicy
 from app.policy.model import Holdback, Rule
 from app.services import Services
+from app.users.profile import UserView
 from classifiers import PreparedContext, Scores
 from classifiers.encoder import WindowCache
 from classifiers.inputs import view_of
@@ -70,7 +71,7 @@ class GuardedTurn:
 
     def __init__(self, svc: Services, policy: LoadedPolicy, chat: ChatCompletionRequest, messages: list[dict[str, Any]],
                  facts: RequestFacts, prepared: asyncio.Task[PreparedContext], authorization: str | None,
-                 request_id: str, holdback: Holdback) -> None:
+                 request_id: str, holdback: Holdback, user: asyncio.Future[UserView] | None = None) -> None:
         self.svc, self.policy, self.chat, self.messages, self.facts = svc, policy, chat, messages, facts
         self.prepared, self.authorization, self.request_id, self.holdback = prepared, authorization, request_id, holdback
         self.started = time.perf_counter()
@@ -84,6 +85,7 @@ class GuardedTurn:
         self._waited_upstream = 0.0
         self._reading: asyncio.Task[None] | None = None
         self._audit: tuple[str | None, float] | None = None  # (text released past the holdback, added seconds)
+        self._user = user  # what user memory recalls, joined into the facts once the upstream call is under way
         self.choice: int | None = None  # which choice of a several-choice stream this turn judges
         self.absent = False  # a choice asked for that the upstream never wrote
         self.allowance: RepairAllowance | None = None  # repair calls shared with the request's other choices
@@ -101,6 +103,8 @@ class GuardedTurn:
         except UpstreamFailure:
             self.prepared.cancel()
             raise
+        if self._user is not None:
+            self.facts = replace(self.facts, user=await self._user)
         if early:
             self.early_rules = await self._early_rules()
 

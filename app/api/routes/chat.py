@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,6 +30,7 @@ from app.pipeline import WHOLE, GuardedTurn, annotate, chunk_like, collect, guar
 from app.policy.engine import RequestFacts, request_facts
 from app.policy.loader import LoadedPolicy
 from app.services import Services, services
+from app.users.memory import Recalled, recalled_view
 from app.upstream import client_api_key
 from classifiers import PreparedContext
 from classifiers.inputs import ConversationError, judged_messages, view_of
@@ -100,8 +102,13 @@ async def _chat(request: Request, svc: Services, chat: ChatCompletionRequest, me
         # Only replies to a user turn are judged (after a tool result, for instance, the proxy passes through).
         return await _unguarded(svc, chat, authorization, request_id, facts, skipped="not_user_turn")
     prepared: asyncio.Task[PreparedContext] = asyncio.create_task(svc.scoring.prepare(messages))
+    # What the user said before about how they want to be met: one store round trip, running while the context pass
+    # scores the conversation and the upstream call opens; the facts take it in before anything is judged.
+    recall = asyncio.ensure_future(svc.users.recall(svc.users.identify(request.headers, chat.user, facts.tenant),
+                                                    messages))
+    svc.spawn(svc.users.remember(recall, prepared))
     try:
-        return await _guarded(svc, policy, chat, messages, facts, prepared, authorization, request_id)
+        return await _guarded(svc, policy, chat, messages, facts, prepared, authorization, request_id, recall)
     except BaseException:
         prepared.cancel()  # an upstream failure or a client gone: the context pass has nobody to serve
         raise
@@ -109,15 +116,20 @@ async def _chat(request: Request, svc: Services, chat: ChatCompletionRequest, me
 
 async def _guarded(svc: Services, policy: LoadedPolicy, chat: ChatCompletionRequest, messages: list[dict[str, Any]],
                    facts: RequestFacts, prepared: asyncio.Task[PreparedContext], authorization: str | None,
-                   request_id: str) -> Response:
-    if chat.stream and (chat.n or 1) > 1:
+                   request_id: str, recall: asyncio.Future[Recalled]) -> Response:
+    several_choices = bool(chat.stream) and (chat.n or 1) > 1
+    json_choices = not chat.stream and not (svc.settings.stream_upstream and plain_text(chat))
+    if several_choices or json_choices:  # several turns, or one JSON call: the memory is joined once, up front
+        facts = replace(facts, user=(await recall).view)
+    if several_choices:
         return await _guarded_choices(svc, policy, chat, messages, facts, prepared, authorization, request_id)
-    if not chat.stream and not (svc.settings.stream_upstream and plain_text(chat)):
+    if json_choices:
         response, headers = await guarded_json_choices(svc, policy, chat, messages, facts, prepared, authorization,
                                                        request_id)
         return JSONResponse(response, headers=headers)
     holdback = policy.document.spec.streaming if chat.stream else WHOLE
-    turn = GuardedTurn(svc, policy, chat, messages, facts, prepared, authorization, request_id, holdback)
+    turn = GuardedTurn(svc, policy, chat, messages, facts, prepared, authorization, request_id, holdback,
+                       asyncio.ensure_future(recalled_view(recall)))
     try:
         await turn.start(stream_options=None if chat.stream else {"include_usage": True}, early=bool(chat.stream))
         if chat.stream:
