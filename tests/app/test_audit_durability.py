@@ -211,3 +211,18 @@ def test_spool_bound_drops_are_counted_and_fail_readiness_where_audit_is_require
     assert wait_for(lambda: readiness(proxy)[0] == 200)  # room again: ready again
 
 
+
+
+def test_audit_export_writes_each_record_once(redis_server, tmp_path) -> None:
+    """A re-send is at least once: copies of a record in the stream are exported once, by record_id."""
+    from app.cli import main
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    for record_id in ("a", "b", "a", "c", "b"):
+        client.xadd(AUDIT_STREAM, {"record": json.dumps({"record_id": record_id, "request_id": f"r-{record_id}"})})
+    out = tmp_path / "audit.jsonl"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audit", "export", "--redis-url", redis_server.url, "--output", str(out)])
+    assert exit_info.value.code == 0
+    assert [json.loads(line)["record_id"] for line in out.read_text().splitlines()] == ["a", "b", "c"]

@@ -56,3 +56,14 @@ def test_each_live_spool_has_its_own_slot_and_a_freed_slot_is_reused(tmp_path) -
     assert third.path == first.path and third.records == 1
     second.close()
     third.close()
+
+
+def test_an_emptied_spool_gives_its_disk_back(tmp_path) -> None:
+    spool = AuditSpool(tmp_path, max_records=10_000, max_bytes=10_000_000)
+    for n in range(2_000):
+        spool.append({"n": n, "pad": "x" * 1_000}, review=False)
+    assert sum(f.stat().st_size for f in tmp_path.glob("slot-0.sqlite3*")) > 2_000_000
+    while spool.records:
+        spool.remove_through(spool.oldest(100))
+    assert sum(f.stat().st_size for f in tmp_path.glob("slot-0.sqlite3*")) < 200_000
+    spool.close()
