@@ -50,7 +50,7 @@ class Store(Protocol):
     async def take_budget(self, tenant: str, per_minute: int) -> bool: ...
     async def append_audit(self, record: dict[str, Any], review: bool) -> None: ...
     async def recent_audit(self, count: int) -> list[dict[str, Any]]: ...
-    def health(self) -> dict[str, Any]: ...
+    async def health(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
 
 
@@ -102,7 +102,7 @@ class MemoryStore:
     async def recent_audit(self, count: int) -> list[dict[str, Any]]:
         return list(self._audit)[-count:]
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
         return {"kind": "memory", "audit_at_risk": None}
 
     async def aclose(self) -> None:
@@ -113,8 +113,8 @@ class RedisStore:
     def __init__(self, url: str, timeout_s: float, audit_maxlen: int, retention_s: int, metrics: Metrics,
                  spool: AuditSpool | None = None, spool_problem: str | None = None, budget_replicas: int = 1) -> None:
         def client(timeout: float) -> aioredis.Redis:
-            # No retries inside the client (redis-py 6+ retries timeouts and refused connections with backoff by
-            # default, seconds in all): one try within the timeout, then the store's own fallback.
+            # Said outright, not left to the version's default (a plain redis-py 6+ client retries timeouts with
+            # backoff, seconds in all): one try within the timeout, then the store's own fallback.
             return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                            retry=Retry(NoBackoff(), 0), health_check_interval=0)
 
@@ -304,7 +304,13 @@ class RedisStore:
                 self._failed("recent_audit", exc)
         return await self._fallback.recent_audit(count)
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
+        if self._available():  # asked, not assumed: with no traffic nothing else would notice Redis going away
+            try:
+                await self._redis.ping()
+                self._ok()
+            except (RedisError, OSError) as exc:
+                self._failed("health", exc)
         spool = self._spool
         return {
             "kind": "redis",

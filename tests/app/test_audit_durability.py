@@ -168,7 +168,7 @@ async def main() -> None:
     await store.start()
     for n in range(4):
         await store.append_audit({"request_id": f"before-crash-{n}"}, review=n == 2)
-    print(store.health()["audit_spool"]["records"], flush=True)
+    print((await store.health())["audit_spool"]["records"], flush=True)
     await asyncio.sleep(3600)
 
 asyncio.run(main())

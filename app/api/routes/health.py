@@ -21,7 +21,7 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "starting"}, status_code=503)
     policies = svc.policies
     # Store health never fails readiness while audit is best-effort: Redis being away costs sharing, not answers.
-    store = svc.store.health() | {"audit_required": svc.settings.audit_required}
+    store = (await svc.store.health()) | {"audit_required": svc.settings.audit_required}
     audit_blocks = svc.settings.audit_required and store["audit_at_risk"] is not None
     return JSONResponse({
         "status": "not_ready" if audit_blocks else "ready",
