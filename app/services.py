@@ -50,7 +50,7 @@ class Services:
 
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     policies = PolicyStore(settings.policies, metrics)
-    scorer = Scorer(settings.model_path, threads=1, arena=False)
+    scorer = Scorer(settings.model_path, threads=1, arena=False, idle_threads=settings.scoring_threads)
     store: Store = open_redis_store(settings, metrics) if settings.redis_url else MemoryStore(settings.audit_maxlen)
     scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)
     key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
