@@ -205,10 +205,11 @@ class RedisStore:
                 if review:
                     await self._redis.xadd(REVIEW_STREAM, fields, maxlen=self._maxlen, approximate=True)
                 self._ok()
-                await self._trim_now_and_then(self._redis, 1)
-                return
             except (RedisError, OSError) as exc:
                 self._failed("append_audit", exc)
+            else:
+                await self._trim_now_and_then(self._redis, 1)
+                return
         await self._fallback.append_audit(record, review)  # recent_audit still sees it while Redis is away
         await self._spool_record(record, review)
 
@@ -284,7 +285,10 @@ class RedisStore:
         before, self._appends = self._appends, self._appends + appended
         if before // 500 != self._appends // 500:
             oldest_ms = int((time.time() - self._retention_s) * 1000)
-            await client.xtrim(AUDIT_STREAM, minid=oldest_ms, approximate=True)
+            try:
+                await client.xtrim(AUDIT_STREAM, minid=oldest_ms, approximate=True)
+            except (RedisError, OSError) as exc:  # retention is trimmed again 500 records later; the records are in
+                self._failed("trim_audit", exc)
 
     async def _in_spool_thread(self, call: Callable[..., Result], *args: Any) -> Result:
         return await asyncio.get_running_loop().run_in_executor(self._spool_thread, call, *args)

@@ -25,7 +25,7 @@ POLICIES = REPO / "policies"
 class RedisServer:
     """A redis-server process on a free port; stop() and start() simulate an outage, kill() a crash, freeze() and thaw()
     a Redis that stops answering (SIGSTOP/SIGCONT). No persistence unless `data_dir` is given: then an append-only file
-    there keeps every acknowledged write across kill() and start()."""
+    there, fsynced before each reply, keeps every acknowledged write across kill() and start()."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
         binary = shutil.which("redis-server")
@@ -39,7 +39,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        persistence = ["--appendonly", "no"] if self.data_dir is None else ["--appendonly", "yes", "--dir", str(self.data_dir)]
+        # appendfsync always: a write is on disk before Redis acknowledges it (everysec may lose the last second).
+        persistence = (["--appendonly", "no"] if self.data_dir is None
+                       else ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)])
         self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                          *persistence], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
