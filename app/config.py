@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -73,6 +74,20 @@ class Settings(BaseSettings):
                                          "no signal is kept longer.")
     user_memory_max_users: int = Field(100_000, gt=0, description="In-process store: the most users kept (least "
                                        "recently seen go first).")
+    # Durability of audit records and budgets while Redis is away (docs/deployment.md#when-redis-fails).
+    audit_spool_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "heedful-audit-spool",
+        description="Where audit records wait while Redis is unavailable (used only with a Redis URL). Default: "
+        "$TMPDIR/heedful-audit-spool, inside the container's writable /tmp (an emptyDir in Kubernetes).")
+    audit_spool_max_bytes: int = Field(48 * 1024 * 1024, gt=0, description="Spool bound in record bytes; records past "
+                                       "it are dropped and counted in heedful_audit_dropped_total{reason=\"spool_full\"}.")
+    audit_spool_max_records: int = Field(200_000, gt=0, description="Spool bound in records (whichever bound comes first).")
+    audit_spool_fsync: bool = Field(False, description="fsync every spooled record (survives power loss, not only a "
+                                    "process crash); worth it only on a volume that outlives the node.")
+    audit_required: bool = Field(False, description="Audit is required, not best-effort: /readyz fails while audit records "
+                                 "would be lost (the spool is full or cannot be written). Default: best-effort.")
+    budget_replicas: int = Field(1, ge=1, description="Replicas sharing Redis: while Redis is unavailable each spends at "
+                                 "most 1/budget_replicas of a tenant's repair budget on its own.")
 
     @model_validator(mode="after")
     def _key_from_file(self) -> Settings:

@@ -23,6 +23,7 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services = build_services(settings, metrics)
+        await services.store.start()
         watcher = asyncio.create_task(services.policies.watch(settings.policy_poll_s))
         yield
         watcher.cancel()
