@@ -87,6 +87,7 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         "whole_reply_scores": decision.whole_reply_scores,
         "whole_reply_flags": list(decision.whole_reply_flags) if decision.whole_reply_flags is not None else None,
         "whole_reply_error": decision.whole_reply_error,
+        "rule_label": next((str(r.label) for r in spec.rules if r.name == decision.rule and r.label), None),
     }
     record |= {k: v for k, v in optional.items() if v}
     if spec.audit.retention_days is not None:

@@ -49,7 +49,7 @@ def reviewed_lines(db: Database, with_texts_only: bool = False) -> Iterator[dict
                      .where(ReviewRow.current.is_(True), DecisionRow.id > after).order_by(DecisionRow.id).limit(_PAGE))
             if with_texts_only:
                 query = query.where(DecisionRow.reply.is_not(None))
-            page = list(session.execute(query).tuples())
+            page = list(session.execute(query))
             if not page:
                 return
             review_ids = [review.id for _, review in page]

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.console.db import Database
+from app.console.reviews import review_label
 from app.console.schema import CursorRow, DecisionRow
 from app.store import AUDIT_STREAM, MemoryStore
 
@@ -44,6 +45,7 @@ def row_of(record: dict[str, Any]) -> dict[str, Any]:
         "rule": _text(record.get("rule"), 120), "action": _text(record.get("action"), 40),
         "outcome": _text(record.get("outcome"), 60),
         "flags": ("," + ",".join(flags) + ",")[:400] if flags else "", "flagged": bool(flags),
+        "acted_on": review_label(str(record.get("rule_label") or "")),
         "would_change": "would_return" in record or (record.get("mode") == "shadow" and bool(record.get("changed"))),
         "sample_rate": float(record.get("sample_rate", 1.0)),
         "retain_until": float(retain) if retain is not None else None, "reviewed": False,
@@ -60,8 +62,9 @@ def store_records(db: Database, records: Iterable[dict[str, Any]], cursor: tuple
     added = 0
     with db.session() as session, session.begin():
         if rows:
-            result = session.execute(insert(DecisionRow).on_conflict_do_nothing(index_elements=["key"]), rows)
-            added = max(result.rowcount, 0)
+            table = DecisionRow.__table__
+            statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
+            added = len(session.connection().execute(statement, rows).all())  # only the rows new to the table
         if cursor is not None:
             name, position = cursor
             statement = insert(CursorRow).values(name=name, position=position)

@@ -69,7 +69,8 @@ class DecisionView:
     record: dict[str, Any]
     bars: list[Bar]
     context_bars: list[Bar]
-    flags: set[str]
+    flags: set[str]  # the model's
+    review_flags: set[str]  # the model's and the label the deciding rule acted on
     draft_html: Markup | None
     final_html: Markup | None
     would_html: Markup | None
@@ -96,7 +97,7 @@ def _explanation(runtime: ConsoleRuntime, row: DecisionRow) -> str:
         return f"The policies cannot be loaded now: {exc}"
     if policy is None:
         return f"Policy {row.policy!r} is not loaded now, so its rules cannot be shown."
-    scores = Scores(dict(record["scores"]), dict(record.get("context") or {}), list(flags_of_row(row)))
+    scores = Scores(dict(record["scores"]), dict(record.get("context") or {}), list(record.get("flags") or []))
     text = explain(policy, runtime.scorer(), row.messages or [], row.reply or "", row.model or None,
                    row.tenant or None, scores=scores)
     if policy.revision != row.policy_revision:
@@ -112,7 +113,7 @@ def decision_view(runtime: ConsoleRuntime, decision_id: int) -> DecisionView | N
         return None
     record = row.record
     thresholds = runtime.scorer().thresholds
-    flags = flags_of_row(row)
+    flags = {f for f in row.flags.split(",") if f}
     draft_html = final_html = would_html = None
     if row.reply is not None and row.returned is not None:
         draft_html, final_html = side_by_side(row.reply, row.returned)
@@ -123,7 +124,7 @@ def decision_view(runtime: ConsoleRuntime, decision_id: int) -> DecisionView | N
     shown = {k: v for k, v in record.items() if k not in ("scores", "context")}
     return DecisionView(row, when(row.ts), record,
                         _bars(record.get("scores") or {}, HEADLINE_SCORES + SUB_SCORES, thresholds, flags),
-                        _bars(record.get("context") or {}, CONTEXT_SIGNALS, thresholds, flags), flags,
+                        _bars(record.get("context") or {}, CONTEXT_SIGNALS, thresholds, flags), flags, flags_of_row(row),
                         draft_html, final_html, would_html, _explanation(runtime, row), review, marks,
                         review_history(runtime.db, decision_id), REVIEW_LABELS, MARKS,
                         json.dumps(shown, indent=2, ensure_ascii=False))

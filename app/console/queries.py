@@ -131,7 +131,7 @@ def rates_over_time(session: Session, filters: Filters, since: float, until: flo
     statement = _filtered(select(index, func.count(), func.sum(case((DecisionRow.flagged.is_(True), 1), else_=0)),
                                  func.sum(case((DecisionRow.action != "allow", 1), else_=0)))
                           .where(DecisionRow.ts >= since, DecisionRow.ts < until), filters).group_by(index)
-    found = {int(i): (int(n), int(f or 0), int(a or 0)) for i, n, f, a in session.execute(statement).tuples()}
+    found = {int(i): (int(n), int(f or 0), int(a or 0)) for i, n, f, a in session.execute(statement)}
     return [Bucket(since + i * width, *found.get(i, (0, 0, 0))) for i in range(buckets)]
 
 
@@ -140,4 +140,4 @@ def per_rule(session: Session, filters: Filters, since: float, until: float) -> 
     statement = _filtered(select(DecisionRow.rule, DecisionRow.action, func.count())
                           .where(DecisionRow.ts >= since, DecisionRow.ts < until), filters)
     statement = statement.group_by(DecisionRow.rule, DecisionRow.action).order_by(func.count().desc()).limit(30)
-    return [(r, a, int(n)) for r, a, n in session.execute(statement).tuples()]
+    return [(r, a, int(n)) for r, a, n in session.execute(statement)]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from app.console.db import Database
 from app.console.schema import DecisionRow, MarkRow, ReviewRow
-from classifiers.labels import CONTEXT_SIGNALS, HEADLINE_SCORES
+from classifiers.labels import CONTEXT_SIGNALS, HEADLINE_SCORES, LABELS
 
 REVIEW_LABELS = HEADLINE_SCORES + CONTEXT_SIGNALS
 MARKS = ("correct", "false_flag", "missed")
@@ -20,8 +20,16 @@ class ReviewError(ValueError):
     """A review that cannot be stored as given: says which label and why."""
 
 
+def review_label(label: str) -> str:
+    """The reviewed label a rule's corrective label belongs to (a kind of sycophancy counts as sycophancy)."""
+    return next((parent.name for parent in LABELS if label in parent.combines), label)
+
+
 def flags_of_row(row: DecisionRow) -> set[str]:
-    return {f for f in row.flags.split(",") if f}
+    """What a reviewer judges as flagged: the model's flags, and the label the deciding rule acted on (a policy may act
+    below the model's threshold; then the guard treated the label as present all the same)."""
+    flagged = {f for f in row.flags.split(",") if f}
+    return flagged | {row.acted_on} if row.acted_on else flagged
 
 
 def label_value(mark: str, flagged: bool) -> int:
@@ -82,7 +90,8 @@ def current_review(db: Database, decision_id: int) -> tuple[ReviewRow, dict[str,
         review = session.scalar(select(ReviewRow).where(ReviewRow.decision_id == decision_id, ReviewRow.current.is_(True)))
         if review is None:
             return None
-        marks = dict(session.execute(select(MarkRow.label, MarkRow.mark).where(MarkRow.review_id == review.id)).tuples())
+        found = session.execute(select(MarkRow.label, MarkRow.mark).where(MarkRow.review_id == review.id))
+        marks = {label: mark for label, mark in found}
         return review, marks
 
 
@@ -97,7 +106,7 @@ def tally(db: Database) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {label: dict.fromkeys(MARKS, 0) for label in REVIEW_LABELS}
     with db.session() as session:
         rows = session.execute(select(MarkRow.label, MarkRow.mark, func.count()).join(ReviewRow)
-                               .where(ReviewRow.current.is_(True)).group_by(MarkRow.label, MarkRow.mark)).tuples()
+                               .where(ReviewRow.current.is_(True)).group_by(MarkRow.label, MarkRow.mark))
         for label, mark, count in rows:
             counts.setdefault(label, dict.fromkeys(MARKS, 0))[mark] = count
     return counts

@@ -33,6 +33,7 @@ class DecisionRow(Base):
     outcome: Mapped[str] = mapped_column(String(60))
     flags: Mapped[str] = mapped_column(String(400))  # ",pacification,distress," so one LIKE finds a label
     flagged: Mapped[bool] = mapped_column(Boolean)
+    acted_on: Mapped[str] = mapped_column(String(60))  # the label the deciding rule repairs for ("" if none)
     would_change: Mapped[bool] = mapped_column(Boolean)  # shadow mode: a repair was computed and not returned
     sample_rate: Mapped[float] = mapped_column(Float)
     retain_until: Mapped[float | None] = mapped_column(Float, nullable=True)

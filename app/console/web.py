@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
+from markupsafe import escape
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -109,7 +110,8 @@ def create_console(runtime: ConsoleRuntime) -> FastAPI:
             login = request.url_for("login_form")
             target = urlsplit(str(request.url))
             return RedirectResponse(f"{login.path}?next={target.path}", status_code=303)
-        return HTMLResponse(f"<h1>Refused</h1><p>{exc.message}</p>", status_code=exc.status)
+        return HTMLResponse(f"<!doctype html><title>Refused</title><h1>Refused</h1><p>{escape(exc.message)}</p>",
+                            status_code=exc.status)
 
     @app.get("/login", name="login_form")
     async def login_form(request: Request, next: str = "") -> Response:

@@ -79,3 +79,11 @@ class ConsoleClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+def wait_for(server: LocalServer, count: int, bearer: str) -> dict[str, Any]:
+    client = ConsoleClient(server)
+    try:
+        return client.wait_for(count, bearer)
+    finally:
+        client.close()

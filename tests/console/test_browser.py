@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProxyFactory
-from tests.console.helpers import CONVERSATIONS, ConsoleClient, console_proxy, send_conversations, set_audit
+from tests.console.helpers import CONVERSATIONS, console_proxy, send_conversations, set_audit, wait_for
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "artefacts" / "console"
 
@@ -44,7 +44,7 @@ def test_review_flow_in_chromium(browser: object, make_proxy: ProxyFactory, poli
     # Secure cookies as in production: Chromium sends them to localhost over plain HTTP.
     server = console_proxy(make_proxy, f"sqlite:///{tmp_path / 'console.db'}", file, console_secure_cookies=True)
     send_conversations(server)
-    ConsoleClient(server).wait_for(len(CONVERSATIONS), clear["viewer"])
+    wait_for(server, len(CONVERSATIONS), clear["viewer"])
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     base = f"http://localhost:{server.port}/console"
 
@@ -59,12 +59,12 @@ def test_review_flow_in_chromium(browser: object, make_proxy: ProxyFactory, poli
     expect(page.locator("#total")).to_have_text(str(len(CONVERSATIONS)))
     page.screenshot(path=str(ARTEFACTS / "decisions.png"), full_page=True)
 
-    page.select_option("#filter-rule", "pacification")
+    page.select_option("#filter-rule", "repair-pacification")
     page.click("#apply-filters")
     expect(page.locator("#total")).to_have_text("1")
     page.keyboard.press("j")
     page.keyboard.press("Enter")  # open the decision from the keyboard
-    expect(page.locator("#rule")).to_have_text("pacification")
+    expect(page.locator("#rule")).to_have_text("repair-pacification")
     expect(page.locator("#draft del").first).to_be_visible()
     expect(page.locator("#final ins").first).to_be_visible()
     expect(page.locator("#explain")).to_contain_text("FIRES")

@@ -21,7 +21,7 @@ from app.policy_tools.replay.worker import parse as replay_parse
 from classifiers.batch import parse_line
 from tests.conftest import ProxyFactory
 from tests.console.helpers import (CONVERSATIONS, SESSION_SECRET, UPSTREAM_KEY, ConsoleClient, console_proxy,
-                                   send_conversations, set_audit)
+                                   send_conversations, set_audit, wait_for)
 
 TEXTS = "    include_texts: true\n"
 
@@ -44,13 +44,13 @@ def test_review_flow_and_export(make_proxy: ProxyFactory, texts_kept: Path, db_u
     console = ConsoleClient(server)
     listed = console.wait_for(len(CONVERSATIONS), clear["viewer"])
     assert listed["total"] == len(CONVERSATIONS)
-    assert {d["rule"] for d in listed["decisions"]} >= {"pacification", "none"}
+    assert {d["rule"] for d in listed["decisions"]} >= {"repair-pacification", "none"}
 
     assert console.sign_in(clear["reviewer"]).status_code == 303
     page = console.http.get("/", params={"action": "regenerate"})
     assert page.status_code == 200 and "reviewer-person (reviewer)" in page.text
     assert page.text.count('class="open"') == sum(1 for d in listed["decisions"] if d["action"] == "regenerate")
-    decision = _decision(listed, "pacification")
+    decision = _decision(listed, "repair-pacification")
     opened = console.http.get(f"/decisions/{decision}")
     assert opened.status_code == 200
     assert "biopsy" in opened.text and "<del>" in opened.text and "<ins>" in opened.text  # draft vs final, highlighted
@@ -103,7 +103,7 @@ def test_every_page_and_api_refuses_without_a_valid_token(make_proxy: ProxyFacto
     assert _console_paths() - GUARDED == {("GET", "/login"), ("POST", "/login")}
     server = console_proxy(make_proxy, f"sqlite:///{tmp_path / 'c.db'}", file)
     send_conversations(server, CONVERSATIONS[:1])
-    ConsoleClient(server).wait_for(1, clear["viewer"])
+    wait_for(server, 1, clear["viewer"])
     with httpx.Client(base_url=f"{server.url}/console", follow_redirects=False) as http:
         for method, path in sorted(GUARDED):
             url = path.replace("{decision_id}", "1")
@@ -165,7 +165,7 @@ def test_texts_are_absent_when_the_policy_does_not_keep_them(make_proxy: ProxyFa
     console = ConsoleClient(server)
     listed = console.wait_for(2, clear["admin"])
     console.sign_in(clear["reviewer"])
-    decision = _decision(listed, "pacification")
+    decision = _decision(listed, "repair-pacification")
     page = console.http.get(f"/decisions/{decision}").text
     assert "does not keep texts" in page
     for words in ("biopsy", "Don't worry", "PhD program", "frightening"):
@@ -187,7 +187,7 @@ def test_no_secret_in_pages_cookies_or_logs(make_proxy: ProxyFactory, texts_kept
     send_conversations(server, CONVERSATIONS[:2])
     console = ConsoleClient(server)
     listed = console.wait_for(2, clear["admin"])
-    decision = _decision(listed, "pacification")
+    decision = _decision(listed, "repair-pacification")
     console.http.post("/login", data={"token": "hdc_wrong-token-value", "csrf": console.csrf("/login")})  # a failed try
     console.sign_in(clear["admin"])
     seen = [console.http.get(path).text for path in ("/", f"/decisions/{decision}", "/charts", "/playground")]

@@ -156,3 +156,16 @@ def test_time_is_now_for_records_without_one(db: Database) -> None:
     with db.session() as session:
         row = session.scalar(select(DecisionRow))
     assert row is not None and abs(row.ts - time.time()) < 60
+
+
+def test_the_label_a_rule_acted_on_counts_as_flagged_for_review(db: Database) -> None:
+    # The policy repaired for epistemic sycophancy below the model's threshold: no model flag, but the guard acted.
+    store_records(db, [audit_record(1, NOW, flags=[]) | {"rule_label": "sycophancy_epistemic"}])
+    decision = _id_of(db, "req-0000001")
+    with pytest.raises(ReviewError, match="'missed' is for a label that was not flagged"):
+        record_review(db, decision, "rita", {"sycophancy": "missed"})
+    record_review(db, decision, "rita", {"sycophancy": "false_flag", "pacification": "correct"})
+    (line,) = reviewed_lines(db)
+    assert line["labels"] == {"pacification": 0, "sycophancy": 0} and line["flags"] == []
+    record_review(db, decision, "sam", {"sycophancy": "correct"})
+    assert next(iter(reviewed_lines(db)))["labels"] == {"sycophancy": 1}

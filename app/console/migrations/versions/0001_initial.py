@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(60), nullable=False),
         sa.Column("flags", sa.String(400), nullable=False),
         sa.Column("flagged", sa.Boolean(), nullable=False),
+        sa.Column("acted_on", sa.String(60), nullable=False),
         sa.Column("would_change", sa.Boolean(), nullable=False),
         sa.Column("sample_rate", sa.Float(), nullable=False),
         sa.Column("retain_until", sa.Float(), nullable=True),
