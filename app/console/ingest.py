@@ -10,11 +10,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Table, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -62,13 +62,13 @@ def store_records(db: Database, records: Iterable[dict[str, Any]], cursor: tuple
     added = 0
     with db.session() as session, session.begin():
         if rows:
-            table = DecisionRow.__table__
+            table = cast(Table, DecisionRow.__table__)
             statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
             added = len(session.connection().execute(statement, rows).all())  # only the rows new to the table
         if cursor is not None:
             name, position = cursor
-            statement = insert(CursorRow).values(name=name, position=position)
-            session.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
+            upsert = insert(CursorRow).values(name=name, position=position)
+            session.execute(upsert.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
     return added
 
 
@@ -76,10 +76,9 @@ def prune(db: Database, retention_days: float, now: float | None = None) -> int:
     """Remove decisions past their policy's retention, or past the console's own bound (their reviews go with them)."""
     now = time.time() if now is None else now
     with db.session() as session, session.begin():
-        result = session.execute(delete(DecisionRow).where(or_(
-            DecisionRow.ts < now - retention_days * 86400,
-            DecisionRow.retain_until < now)).execution_options(synchronize_session=False))
-    return max(result.rowcount, 0)
+        result = session.connection().execute(delete(DecisionRow).where(or_(
+            DecisionRow.ts < now - retention_days * 86400, DecisionRow.retain_until < now)))
+    return max(int(result.rowcount), 0)
 
 
 def cursor_of(db: Database, name: str) -> str | None:

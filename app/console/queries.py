@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Integer, Select, and_, case, func, select
+from sqlalchemy import Integer, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from app.console.schema import DecisionRow
@@ -84,7 +84,7 @@ class Page:
     pages: int
 
 
-def _filtered(statement: Select[Any], filters: Filters) -> Select[Any]:
+def _filtered(statement: Any, filters: Filters) -> Any:  # any Select: its row type stays the caller's
     clauses = filters.where()
     return statement.where(and_(*clauses)) if clauses else statement
 

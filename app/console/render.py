@@ -47,7 +47,7 @@ def rate_chart(buckets: list[Bucket], title: str) -> Markup:
     def y(rate: float) -> float:
         return height - pad - rate * (height - 2 * pad)
 
-    bars, flag_pts, act_pts = [], [], []
+    bars, flag_pts, act_pts, dots = [], [], [], []
     for i, b in enumerate(buckets):
         x = pad + i * step
         bar_h = (b.total / most) * (height - 2 * pad)
@@ -56,6 +56,11 @@ def rate_chart(buckets: list[Bucket], title: str) -> Markup:
         if b.total:
             flag_pts.append(f"{x:.1f},{y(b.flagged / b.total):.1f}")
             act_pts.append(f"{x:.1f},{y(b.acted / b.total):.1f}")
+            # Dots, so a bucket without neighbours still shows (a line needs two points).
+            dots.append(f'<circle cx="{x:.1f}" cy="{y(b.flagged / b.total):.1f}" r="3" class="flag-dot"><title>'
+                        f'{b.flagged} of {b.total} flagged</title></circle>'
+                        f'<circle cx="{x:.1f}" cy="{y(b.acted / b.total):.1f}" r="3" class="act-dot"><title>'
+                        f'{b.acted} of {b.total} acted on</title></circle>')
     span = buckets[-1].start - buckets[0].start
     ticks = "".join(f'<text x="{pad + i * step:.1f}" y="{height - pad + 16}" class="tick">{_label(b.start, span)}</text>'
                     for i, b in enumerate(buckets) if i % max(1, len(buckets) // 6) == 0)
@@ -65,7 +70,7 @@ def rate_chart(buckets: list[Bucket], title: str) -> Markup:
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart">'
         f'<title>{escape(title)}</title>{grid}{"".join(bars)}'
         f'<polyline points="{" ".join(flag_pts)}" class="flag-line"/>'
-        f'<polyline points="{" ".join(act_pts)}" class="act-line"/>{ticks}'
+        f'<polyline points="{" ".join(act_pts)}" class="act-line"/>{"".join(dots)}{ticks}'
         f'<text x="{width - pad - 150}" y="14" class="legend flag">— flag rate</text>'
         f'<text x="{width - pad - 60}" y="14" class="legend act">— action rate</text></svg>')
 
