@@ -23,11 +23,12 @@ _PAGE = 500
 
 
 def export_line(decision: DecisionRow, review: ReviewRow, marks: list[MarkRow]) -> dict[str, Any]:
-    record = decision.record
+    detail = decision.detail
+    record = detail.record
     line: dict[str, Any] = {"id": decision.request_id}
-    if decision.messages is not None and decision.reply is not None:
-        line["messages"] = decision.messages
-        line["reply"] = decision.reply
+    if detail.messages is not None and detail.reply is not None:
+        line["messages"] = detail.messages
+        line["reply"] = detail.reply
     line |= {
         "scores": record.get("scores") or {}, "context": record.get("context") or {},
         "flags": [f for f in decision.flags.split(",") if f], "policy": decision.policy,
@@ -48,7 +49,7 @@ def reviewed_lines(db: Database, with_texts_only: bool = False) -> Iterator[dict
             query = (select(DecisionRow, ReviewRow).join(ReviewRow, ReviewRow.decision_id == DecisionRow.id)
                      .where(ReviewRow.current.is_(True), DecisionRow.id > after).order_by(DecisionRow.id).limit(_PAGE))
             if with_texts_only:
-                query = query.where(DecisionRow.reply.is_not(None))
+                query = query.where(DecisionRow.has_texts.is_(True))
             page = list(session.execute(query))
             if not page:
                 return

@@ -14,13 +14,13 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import Table, delete, or_, select
+from sqlalchemy import Connection, Table, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.console.db import Database
 from app.console.reviews import review_label
-from app.console.schema import CursorRow, DecisionRow
+from app.console.schema import CursorRow, DecisionRow, DetailRow, HourRow
 from app.store import AUDIT_STREAM, MemoryStore
 
 log = logging.getLogger("heedful.console")
@@ -31,12 +31,16 @@ def _text(value: Any, limit: int) -> str:
     return str(value if value is not None else "")[:limit]
 
 
-def row_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The columns of one audit record; its texts apart, and only those the record carries (the policy decided)."""
+def row_of(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The decision's columns and its detail's (the record and, only where the record carries them, the texts: the
+    policy decided)."""
     flags = [str(f) for f in record.get("flags") or []]
     request_id = _text(record.get("request_id"), 120)
     ts = float(record.get("ts") or time.time())
     retain = record.get("retain_until")
+    detail = {"record": {k: v for k, v in record.items() if k not in _TEXT_FIELDS},
+              "messages": record.get("messages"), "reply": record.get("reply"), "returned": record.get("returned"),
+              "would_return": record.get("would_return")}
     return {
         "key": f"{request_id}@{ts!r}"[:200], "request_id": request_id, "ts": ts,
         "policy": _text(record.get("policy"), 120), "policy_version": _text(record.get("policy_version"), 60),
@@ -49,27 +53,53 @@ def row_of(record: dict[str, Any]) -> dict[str, Any]:
         "would_change": "would_return" in record or (record.get("mode") == "shadow" and bool(record.get("changed"))),
         "sample_rate": float(record.get("sample_rate", 1.0)),
         "retain_until": float(retain) if retain is not None else None, "reviewed": False,
-        "record": {k: v for k, v in record.items() if k not in _TEXT_FIELDS},
-        "messages": record.get("messages"), "reply": record.get("reply"), "returned": record.get("returned"),
-        "would_return": record.get("would_return"),
-    }
+        "has_texts": detail["reply"] is not None and detail["messages"] is not None,
+    }, detail
 
 
 def store_records(db: Database, records: Iterable[dict[str, Any]], cursor: tuple[str, str] | None = None) -> int:
     """Insert records not stored yet (and move the stream cursor in the same transaction); returns how many were new."""
-    rows = [row_of(r) for r in records if isinstance(r, dict) and r.get("request_id")]
+    pairs = [row_of(r) for r in records if isinstance(r, dict) and r.get("request_id")]
     insert = pg_insert if db.backend == "postgresql" else sqlite_insert
     added = 0
     with db.session() as session, session.begin():
-        if rows:
+        if pairs:
             table = cast(Table, DecisionRow.__table__)
-            statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
-            added = len(session.connection().execute(statement, rows).all())  # only the rows new to the table
+            statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id, table.c.key)
+            connection = session.connection()
+            # Only the rows new to the table come back: their details follow; a record seen before adds nothing.
+            new = {key: decision_id for decision_id, key in connection.execute(statement, [row for row, _ in pairs])}
+            details = [detail | {"decision_id": new[row["key"]]} for row, detail in pairs if row["key"] in new]
+            if details:
+                connection.execute(insert(cast(Table, DetailRow.__table__)), details)
+                _count_hours(connection, insert, [row for row, _ in pairs if row["key"] in new])
+            added = len(new)
         if cursor is not None:
             name, position = cursor
             upsert = insert(CursorRow).values(name=name, position=position)
             session.execute(upsert.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
     return added
+
+
+_HOUR_KEYS = ("policy", "rule", "action", "outcome", "tenant", "would_change")
+
+
+def _count_hours(connection: Connection, insert: Any, rows: list[dict[str, Any]]) -> None:
+    """Add new decisions to the hourly counts the charts read."""
+    counts: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        key = (int(row["ts"] // 3600), *(row[name] for name in _HOUR_KEYS))
+        entry = counts.setdefault(key, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += bool(row["flagged"])
+        entry[2] += row["action"] != "allow"
+    table = cast(Table, HourRow.__table__)
+    values = [dict(zip(("hour", *_HOUR_KEYS), key, strict=True)) | {"decisions": n, "flagged": f, "acted": a}
+              for key, (n, f, a) in sorted(counts.items())]  # sorted: concurrent writers lock rows in one order
+    statement = insert(table)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=["hour", *_HOUR_KEYS],
+        set_={name: table.c[name] + statement.excluded[name] for name in ("decisions", "flagged", "acted")}), values)
 
 
 def prune(db: Database, retention_days: float, now: float | None = None) -> int:
@@ -78,6 +108,8 @@ def prune(db: Database, retention_days: float, now: float | None = None) -> int:
     with db.session() as session, session.begin():
         result = session.connection().execute(delete(DecisionRow).where(or_(
             DecisionRow.ts < now - retention_days * 86400, DecisionRow.retain_until < now)))
+        # The hourly counts hold no text: they follow the console's own bound, not a policy's shorter one.
+        session.execute(delete(HourRow).where(HourRow.hour < int((now - retention_days * 86400) // 3600)))
     return max(int(result.rowcount), 0)
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from app.console.queries import Filters, Page, decisions_page, facet_values, parse_time, per_rule, rates_over_time
 from app.console.render import bar_chart, rate_chart, side_by_side
@@ -47,10 +48,18 @@ class DecisionsView:
     tally: dict[str, dict[str, int]]
 
 
+def _facets(runtime: ConsoleRuntime, session: Session) -> dict[str, list[str]]:
+    """The filter menus' values, read at most every 30 s (a new tenant shows up in a menu within that)."""
+    now = time.monotonic()
+    if runtime.facets is None or now - runtime.facets[0] > 30:
+        runtime.facets = (now, facet_values(session))
+    return runtime.facets[1]
+
+
 def decisions_view(runtime: ConsoleRuntime, filters: Filters) -> DecisionsView:
     with runtime.db.session() as session:
         found = decisions_page(session, filters)
-        facets = facet_values(session)
+        facets = _facets(runtime, session)
     return DecisionsView(found, [list_item(r) for r in found.rows], facets, REVIEW_LABELS, tally(runtime.db))
 
 
@@ -88,7 +97,7 @@ def _bars(values: dict[str, float], names: tuple[str, ...], thresholds: dict[str
 
 
 def _explanation(runtime: ConsoleRuntime, row: DecisionRow) -> str:
-    record = row.record
+    record, detail = row.detail.record, row.detail
     if not record.get("scores"):
         return f"No scores were recorded (rule {row.rule}: {record.get('failure') or 'no scoring'})."
     try:
@@ -98,7 +107,7 @@ def _explanation(runtime: ConsoleRuntime, row: DecisionRow) -> str:
     if policy is None:
         return f"Policy {row.policy!r} is not loaded now, so its rules cannot be shown."
     scores = Scores(dict(record["scores"]), dict(record.get("context") or {}), list(record.get("flags") or []))
-    text = explain(policy, runtime.scorer(), row.messages or [], row.reply or "", row.model or None,
+    text = explain(policy, runtime.scorer(), detail.messages or [], detail.reply or "", row.model or None,
                    row.tenant or None, scores=scores)
     if policy.revision != row.policy_revision:
         text = (f"Note: the decision was made by revision {row.policy_revision}; the policy loaded now is revision "
@@ -111,14 +120,14 @@ def decision_view(runtime: ConsoleRuntime, decision_id: int) -> DecisionView | N
         row = session.get(DecisionRow, decision_id)
     if row is None:
         return None
-    record = row.record
+    record, detail = row.detail.record, row.detail
     thresholds = runtime.scorer().thresholds
     flags = {f for f in row.flags.split(",") if f}
     draft_html = final_html = would_html = None
-    if row.reply is not None and row.returned is not None:
-        draft_html, final_html = side_by_side(row.reply, row.returned)
-    if row.reply is not None and row.would_return is not None:
-        _, would_html = side_by_side(row.reply, row.would_return)
+    if detail.reply is not None and detail.returned is not None:
+        draft_html, final_html = side_by_side(detail.reply, detail.returned)
+    if detail.reply is not None and detail.would_return is not None:
+        _, would_html = side_by_side(detail.reply, detail.would_return)
     found = current_review(runtime.db, decision_id)
     review, marks = found if found else (None, {})
     shown = {k: v for k, v in record.items() if k not in ("scores", "context")}
@@ -135,10 +144,11 @@ def decision_json(runtime: ConsoleRuntime, decision_id: int) -> dict[str, Any] |
         row = session.get(DecisionRow, decision_id)
     if row is None:
         return None
-    out = list_item(row) | {"request_id": row.request_id, "record": row.record}
-    if row.reply is not None:
-        out |= {"messages": row.messages, "reply": row.reply, "returned": row.returned,
-                "would_return": row.would_return}
+    detail = row.detail
+    out = list_item(row) | {"request_id": row.request_id, "record": detail.record}
+    if detail.reply is not None:
+        out |= {"messages": detail.messages, "reply": detail.reply, "returned": detail.returned,
+                "would_return": detail.would_return}
     found = current_review(runtime.db, decision_id)
     if found:
         review, marks = found
@@ -238,7 +248,7 @@ def charts_view(runtime: ConsoleRuntime, filters: Filters, now: float | None = N
     with runtime.db.session() as session:
         buckets = rates_over_time(session, window, since, until)
         rules = per_rule(session, window, since, until)
-        facets = facet_values(session)
+        facets = _facets(runtime, session)
     total = sum(b.total for b in buckets)
     return ChartsView(since, until, rate_chart(buckets, "Flag and action rates over time"),
                       bar_chart([(f"{r} ({a})", n) for r, a, n in rules], "Decisions per rule"), rules, total,

@@ -31,6 +31,7 @@ class ConsoleRuntime:
     scorer: Callable[[], Scorer]
     policies: Callable[[], PolicySet]
     ingester: MemoryIngester | RedisIngester | None = None
+    facets: tuple[float, dict[str, list[str]]] | None = None  # (when, the filter menus' values): refreshed every 30 s
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start_ingest(self, store: Store | None) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
@@ -13,8 +13,8 @@ class Base(DeclarativeBase):
 
 
 class DecisionRow(Base):
-    """One audit record: the filterable facts as columns, the whole record (never its texts) as JSON, the texts apart
-    and only where the policy kept them."""
+    """One audit record's filterable facts: a narrow row, so lists, counts and charts over many decisions read little.
+    The record itself and its texts are in `detail` (DetailRow)."""
 
     __tablename__ = "decisions"
 
@@ -38,20 +38,43 @@ class DecisionRow(Base):
     sample_rate: Mapped[float] = mapped_column(Float)
     retain_until: Mapped[float | None] = mapped_column(Float, nullable=True)
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_texts: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[DetailRow] = relationship(lazy="joined", innerjoin=True)
+
+    # One index with every filtered column after the time: lists and counts read the index alone, in time order.
+    __table_args__ = (Index("ix_decisions_ts_facts", "ts", "flagged", "action", "rule", "policy", "outcome", "tenant",
+                            "would_change", "reviewed", "flags", "mode"),)
+
+
+class HourRow(Base):
+    """Decisions counted per hour and per (policy, rule, action, outcome, tenant, would-change), kept up to date as
+    they are stored: the charts read these few rows instead of every decision."""
+
+    __tablename__ = "decision_hours"
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds // 3600
+    policy: Mapped[str] = mapped_column(String(120), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(120), primary_key=True)
+    action: Mapped[str] = mapped_column(String(40), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(60), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(200), primary_key=True)
+    would_change: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    decisions: Mapped[int] = mapped_column(Integer)
+    flagged: Mapped[int] = mapped_column(Integer)
+    acted: Mapped[int] = mapped_column(Integer)
+
+
+class DetailRow(Base):
+    """The whole audit record (never its texts) as JSON, and the texts apart, only where the policy kept them."""
+
+    __tablename__ = "decision_details"
+
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True)
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     reply: Mapped[str | None] = mapped_column(Text, nullable=True)
     returned: Mapped[str | None] = mapped_column(Text, nullable=True)
     would_return: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-    __table_args__ = (
-        Index("ix_decisions_policy_ts", "policy", "ts"),
-        Index("ix_decisions_rule_ts", "rule", "ts"),
-        Index("ix_decisions_action_ts", "action", "ts"),
-        Index("ix_decisions_outcome_ts", "outcome", "ts"),
-        Index("ix_decisions_tenant_ts", "tenant", "ts"),
-        Index("ix_decisions_reviewed_ts", "reviewed", "ts"),
-    )
 
 
 class ReviewRow(Base):

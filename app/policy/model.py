@@ -148,6 +148,16 @@ class Spec(Strict):
     )
     rules: list[Rule] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _sampled_rules_exist(self) -> Spec:
+        # A misspelt rule name would silently fall back to the default share: say so instead.
+        names = {rule.name for rule in self.rules} | {"none", "failure"}
+        unknown = sorted(set(self.audit.sample.rules) - names)
+        if unknown:
+            raise ValueError(f"audit.sample.rules names {', '.join(map(repr, unknown))}, but this policy has no such rule "
+                             f"(rules: {', '.join(sorted(names))})")
+        return self
+
     @field_validator("rules")
     @classmethod
     def _unique_names(cls, rules: list[Rule]) -> list[Rule]:

@@ -6,14 +6,14 @@ import json
 import time
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from app.console.db import Database, iter_reviewed
 from app.console.export import reviewed_lines
 from app.console.ingest import prune, store_records
 from app.console.queries import Filters, decisions_page, per_rule, rates_over_time
 from app.console.reviews import ReviewError, record_review, tally
-from app.console.schema import DecisionRow
+from app.console.schema import DecisionRow, DetailRow
 from tests.console.records import audit_record
 
 NOW = 1_800_000_000.0
@@ -36,7 +36,7 @@ def _id_of(db: Database, request_id: str) -> int:
 def test_migrations_create_the_tables_and_run_twice(db: Database) -> None:
     Database(db.url).dispose()  # a second start migrates nothing and fails on nothing
     tables = set(inspect(db.engine).get_table_names())
-    assert {"decisions", "reviews", "review_marks", "ingest_cursors", "alembic_version"} <= tables
+    assert {"decisions", "decision_details", "reviews", "review_marks", "ingest_cursors", "alembic_version"} <= tables
 
 
 def test_records_are_stored_once_and_texts_only_where_kept(db: Database) -> None:
@@ -45,10 +45,11 @@ def test_records_are_stored_once_and_texts_only_where_kept(db: Database) -> None
     assert store_records(db, records) == 0  # the same stream read again after a restart adds nothing
     with db.session() as session:
         rows = {r.request_id: r for r in session.scalars(select(DecisionRow))}
-    assert rows["req-0000000"].reply is not None and rows["req-0000000"].messages is not None
-    assert rows["req-0000001"].reply is None and rows["req-0000001"].messages is None
+    assert rows["req-0000000"].detail.reply is not None and rows["req-0000000"].detail.messages is not None
+    assert rows["req-0000001"].detail.reply is None and rows["req-0000001"].detail.messages is None
+    assert [rows[f"req-{i:07d}"].has_texts for i in range(3)] == [True, False, True]
     # The stored record itself never carries the texts.
-    assert all("messages" not in r.record and "reply" not in r.record for r in rows.values())
+    assert all("messages" not in r.detail.record and "reply" not in r.detail.record for r in rows.values())
 
 
 def test_filters_and_paging(db: Database) -> None:
@@ -81,14 +82,21 @@ def test_rates_over_time_and_per_rule(db: Database) -> None:
     # 4 hours, 10 decisions an hour; every second one acted on.
     records = [audit_record(i, NOW + (i // 10) * 3600 + i, rule=("r", "regenerate", "repaired") if i % 2 else None,
                             flags=["pacification"] if i % 5 == 0 else []) for i in range(40)]
-    store_records(db, records)
+    store_records(db, records[:25])
+    store_records(db, records)  # the hourly counts add only what is new
+    acted = sum(1 for r in records if r["action"] != "allow")
     with db.session() as session:
-        buckets = rates_over_time(session, Filters(), NOW, NOW + 4 * 3600, buckets=4)
-        rules = dict(((r, a), n) for r, a, n in per_rule(session, Filters(), NOW, NOW + 4 * 3600))
-    assert [b.total for b in buckets] == [10, 10, 10, 10]
-    assert [b.flagged for b in buckets] == [2, 2, 2, 2]
-    assert sum(b.acted for b in buckets) == sum(1 for r in records if r["action"] != "allow")
-    assert rules[("r", "regenerate")] == 20
+        # From the hourly counts (no label or review filter), and from the decisions themselves: the same figures.
+        for filters in (Filters(), Filters(reviewed="no")):
+            buckets = rates_over_time(session, filters, NOW, NOW + 4 * 3600, buckets=4)
+            rules = {(r, a): n for r, a, n in per_rule(session, filters, NOW, NOW + 4 * 3600)}
+            assert [b.total for b in buckets] == [10, 10, 10, 10]
+            assert [b.flagged for b in buckets] == [2, 2, 2, 2]
+            assert sum(b.acted for b in buckets) == acted
+            assert rules[("r", "regenerate")] == 20
+        only_r = rates_over_time(session, Filters(rule="r", tenant="default"), NOW, NOW + 4 * 3600, buckets=2)
+        assert [b.total for b in only_r] == [10, 10] and only_r[1].start == NOW + 2 * 3600
+        assert rates_over_time(session, Filters(label="pacification"), NOW, NOW + 4 * 3600, buckets=4)[0].total == 2
 
 
 def test_review_export_labels_follow_the_marks(db: Database) -> None:
@@ -147,6 +155,8 @@ def test_retention_removes_old_decisions_and_their_reviews(db: Database) -> None
         assert [r.request_id for r in session.scalars(select(DecisionRow))] == ["req-0000003"]
     assert list(reviewed_lines(db)) == []
     assert tally(db)["pacification"]["correct"] == 0
+    with db.session() as session:  # the details went with their decisions
+        assert session.scalar(select(func.count()).select_from(DetailRow)) == 1
 
 
 def test_time_is_now_for_records_without_one(db: Database) -> None:

@@ -49,3 +49,12 @@ def test_a_share_outside_0_to_1_is_refused_with_its_place(tmp_path: Path) -> Non
     with pytest.raises(PolicyError) as caught:
         load_policy_file(bad)
     assert "between 0 and 1" in str(caught.value) and "bad.yaml" in str(caught.value)
+
+
+def test_a_misspelt_rule_in_the_sample_is_refused(tmp_path: Path) -> None:
+    policy = (Path(__file__).resolve().parents[2] / "policies" / "default.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(policy.replace("    include_texts: false", "    include_texts: false\n    sample:\n      rules:\n"
+                                  "        repair-pacificaton: 1.0", 1), encoding="utf-8")
+    with pytest.raises(PolicyError, match="'repair-pacificaton', but this policy has no such rule"):
+        load_policy_file(bad)

@@ -1,4 +1,4 @@
-"""Decisions, reviews, review marks and ingest cursors.
+"""Decisions (narrow facts) and their details (record, texts), reviews, review marks and ingest cursors.
 
 Revision ID: 0001
 Revises:
@@ -38,16 +38,34 @@ def upgrade() -> None:
         sa.Column("sample_rate", sa.Float(), nullable=False),
         sa.Column("retain_until", sa.Float(), nullable=True),
         sa.Column("reviewed", sa.Boolean(), nullable=False),
+        sa.Column("has_texts", sa.Boolean(), nullable=False),
+    )
+    op.create_index("ix_decisions_request_id", "decisions", ["request_id"])
+    op.create_index("ix_decisions_ts", "decisions", ["ts"])
+    op.create_index("ix_decisions_ts_facts", "decisions", ["ts", "flagged", "action", "rule", "policy", "outcome", "tenant",
+                                                           "would_change", "reviewed", "flags", "mode"])
+    op.create_table(
+        "decision_hours",
+        sa.Column("hour", sa.BigInteger(), primary_key=True),
+        sa.Column("policy", sa.String(120), primary_key=True),
+        sa.Column("rule", sa.String(120), primary_key=True),
+        sa.Column("action", sa.String(40), primary_key=True),
+        sa.Column("outcome", sa.String(60), primary_key=True),
+        sa.Column("tenant", sa.String(200), primary_key=True),
+        sa.Column("would_change", sa.Boolean(), primary_key=True),
+        sa.Column("decisions", sa.Integer(), nullable=False),
+        sa.Column("flagged", sa.Integer(), nullable=False),
+        sa.Column("acted", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "decision_details",
+        sa.Column("decision_id", sa.Integer(), sa.ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("record", sa.JSON(), nullable=False),
         sa.Column("messages", sa.JSON(), nullable=True),
         sa.Column("reply", sa.Text(), nullable=True),
         sa.Column("returned", sa.Text(), nullable=True),
         sa.Column("would_return", sa.Text(), nullable=True),
     )
-    op.create_index("ix_decisions_request_id", "decisions", ["request_id"])
-    op.create_index("ix_decisions_ts", "decisions", ["ts"])
-    for column in ("policy", "rule", "action", "outcome", "tenant", "reviewed"):
-        op.create_index(f"ix_decisions_{column}_ts", "decisions", [column, "ts"])
     op.create_table(
         "reviews",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -77,4 +95,6 @@ def downgrade() -> None:
     op.drop_table("ingest_cursors")
     op.drop_table("review_marks")
     op.drop_table("reviews")
+    op.drop_table("decision_details")
+    op.drop_table("decision_hours")
     op.drop_table("decisions")
