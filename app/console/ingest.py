@@ -110,6 +110,9 @@ def prune(db: Database, retention_days: float, now: float | None = None) -> int:
             DecisionRow.ts < now - retention_days * 86400, DecisionRow.retain_until < now)))
         # The hourly counts hold no text: they follow the console's own bound, not a policy's shorter one.
         session.execute(delete(HourRow).where(HourRow.hour < int((now - retention_days * 86400) // 3600)))
+    if db.backend == "sqlite":
+        with db.engine.connect() as connection:  # planner statistics, refreshed when SQLite sees a need
+            connection.exec_driver_sql("PRAGMA optimize")
     return max(int(result.rowcount), 0)
 
 

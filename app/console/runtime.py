@@ -15,6 +15,7 @@ from app.console.auth import TokenBook
 from app.console.db import Database
 from app.console.ingest import MemoryIngester, RedisIngester
 from app.policy.policy_set import PolicySet, load_policy_set
+from app.policy.watcher import _fingerprint as policy_fingerprint
 from app.store import MemoryStore, Store
 from classifiers import Scorer
 
@@ -71,8 +72,12 @@ def build_runtime(settings: Settings, scorer: Callable[[], Scorer] | None = None
         return loaded["scorer"]  # type: ignore[no-any-return]
 
     def own_policies() -> PolicySet:
-        # Read on each use: a standalone console follows edits to the policy files without a restart.
-        return load_policy_set(settings.policies)
+        # A standalone console follows edits to the policy files without a restart: the files are hashed on each use
+        # (cheap) and parsed again only when they changed (not cheap: YAML and CEL).
+        fingerprint = policy_fingerprint(settings.policies)
+        if loaded.get("fingerprint") != fingerprint:
+            loaded["policies"], loaded["fingerprint"] = load_policy_set(settings.policies), fingerprint
+        return loaded["policies"]  # type: ignore[no-any-return]
 
     return ConsoleRuntime(settings, Database(settings.console_db_url), tokens, secret, scorer or own_scorer,
                           policies or own_policies)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from markupsafe import escape
@@ -153,7 +153,7 @@ def create_console(runtime: ConsoleRuntime) -> FastAPI:
         view = await run_in_threadpool(pages.decision_view, runtime, decision_id)
         if view is None:
             return page(request, "missing.html", who, 404, what=f"decision {decision_id}")
-        return page(request, "decision.html", who, view=view, error=None, back=request.query_params.get("back", ""))
+        return page(request, "decision.html", who, view=view, error=None, back=_local(request.query_params.get("back", "")))
 
     @app.post("/decisions/{decision_id}/review", name="review")
     async def review(request: Request, decision_id: int) -> Response:
@@ -166,13 +166,11 @@ def create_console(runtime: ConsoleRuntime) -> FastAPI:
             view = await run_in_threadpool(pages.decision_view, runtime, decision_id)
             if view is None:
                 return page(request, "missing.html", who, 404, what=f"decision {decision_id}")
-            return page(request, "decision.html", who, 400, view=view, error=str(exc), back=form.get("back", ""))
+            return page(request, "decision.html", who, 400, view=view, error=str(exc), back=_local(form.get("back", "")))
         log.info("console: review recorded", extra={"reviewer": who.name, "decision": decision_id})
         back = _local(form.get("back", ""))
-        target = str(request.url_for("decision", decision_id=decision_id).path) + "?saved=1"
-        if back:
-            target += "&back=" + back.replace("&", "%26").replace("?", "%3F")
-        return RedirectResponse(target, status_code=303)
+        query = urlencode({"saved": "1", **({"back": back} if back else {})})
+        return RedirectResponse(f"{request.url_for('decision', decision_id=decision_id).path}?{query}", status_code=303)
 
     @app.get("/playground", name="playground")
     async def playground(request: Request) -> Response:
@@ -272,6 +270,7 @@ def create_console(runtime: ConsoleRuntime) -> FastAPI:
 def _local(target: str) -> str:
     """Only a path on this site may be a redirect target (no open redirect to another host)."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read a backslash as a slash: "/\\host" would leave the site.
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
         return ""
     return target

@@ -204,3 +204,11 @@ def test_no_secret_in_pages_cookies_or_logs(make_proxy: ProxyFactory, texts_kept
             assert secret not in text
     assert "console: signed in" in caplog.text and "console: sign-in refused" in caplog.text
     console.close()
+
+
+def test_redirect_targets_stay_on_this_site() -> None:
+    from app.console.web import _local
+
+    for outside in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)", "evil", "/\\evil.example"):
+        assert _local(outside) == ""
+    assert _local("/console/?rule=x&page=2") == "/console/?rule=x&page=2"
