@@ -57,7 +57,9 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
     )
     scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)
     key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
-    upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s)
+    upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s,
+                        max_response_bytes=settings.upstream_max_response_bytes,
+                        api_key_header=settings.upstream_api_key_header)
     return Services(settings, metrics, policies, scoring, upstream, store, Guard(scoring, upstream, store, metrics))
 
 

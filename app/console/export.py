@@ -34,6 +34,7 @@ def export_line(decision: DecisionRow, review: ReviewRow, marks: list[MarkRow]) 
         "flags": [f for f in decision.flags.split(",") if f], "policy": decision.policy,
         "policy_revision": decision.policy_revision, "rule": decision.rule, "action": decision.action,
         "tenant": decision.tenant, "model": decision.model, "ts": decision.ts,
+        **({"choice": record["choice"]} if "choice" in record else {}),
         "labels": {m.label: label_value(m.mark, m.flagged) for m in marks},
         "review": {"reviewer": review.reviewer, "ts": review.ts, "note": review.note,
                    "marks": {m.label: m.mark for m in marks}},

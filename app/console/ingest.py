@@ -42,7 +42,8 @@ def row_of(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
               "messages": record.get("messages"), "reply": record.get("reply"), "returned": record.get("returned"),
               "would_return": record.get("would_return")}
     return {
-        "key": f"{request_id}@{ts!r}"[:200], "request_id": request_id, "ts": ts,
+        # One row per record: several choices of one request each leave a record (with their `choice`).
+        "key": f"{request_id}@{ts!r}#{record.get('choice', '')}"[:200], "request_id": request_id, "ts": ts,
         "policy": _text(record.get("policy"), 120), "policy_version": _text(record.get("policy_version"), 60),
         "policy_revision": _text(record.get("policy_revision"), 120), "mode": _text(record.get("mode"), 20),
         "model": _text(record.get("model"), 200), "tenant": _text(record.get("tenant"), 200),

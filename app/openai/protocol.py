@@ -20,7 +20,7 @@ class ChatCompletionRequest(OpenAIBaseModel):
     # Ordered by the official OpenAI API documentation; everything else rides along in the extras.
     messages: list[ChatMessage] = Field(min_length=1)
     model: str = Field(min_length=1)
-    n: int | None = Field(default=None, ge=1, le=16)
+    n: int | None = Field(default=None, ge=1, le=128)  # OpenAI's own bound
     stream: bool | None = False
 
     def upstream_body(self, **changes: Any) -> dict[str, Any]:
