@@ -66,6 +66,8 @@ class MemoryStore:
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
         self._budgets: dict[tuple[str, int], int] = {}
+        # Readers of each kept record as it is appended (a review console mounted in this process).
+        self.audit_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     async def start(self) -> None:
         return None
@@ -96,6 +98,8 @@ class MemoryStore:
     async def append_audit(self, record: dict[str, Any], review: bool) -> None:
         record = with_record_id(record)
         self._audit.append(record)
+        for listener in self.audit_listeners:
+            listener(record)
         if review:
             self._review.append(record)
 
