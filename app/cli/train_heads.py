@@ -35,12 +35,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from classifiers.training import own_heads
-    except ImportError as exc:
-        print(f"heedful train-heads: needs the train extra ({exc.name} is not installed): pip install 'heedful[train]'",
-              file=sys.stderr)
-        return 2
+    from classifiers.training import own_heads
+
     try:
         report = own_heads.train_heads(args.reviews, args.out, args.base_model, holdout=args.holdout,
                                        shipped_sample=args.shipped_sample, seed=args.seed, threads=args.threads,
@@ -48,5 +44,14 @@ def run(args: argparse.Namespace) -> int:
     except own_heads.CannotTrain as exc:
         print(f"heedful train-heads: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"heedful train-heads: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"heedful train-heads: needs the train extra ({exc.name or exc} is not installed): "
+              "pip install 'heedful[train]'", file=sys.stderr)
+        return 2
     print(report)
+    print(f"model: {args.out} (MODEL_CARD.md, metrics.json); serve it with heedful serve --model-path {args.out}",
+          file=sys.stderr)
     return 0

@@ -28,26 +28,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from classifiers.artifacts import MULTITASK_MODEL, load_model_info
 from classifiers.encoder import Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS
 from classifiers.inputs import ConversationError, view_of
-from classifiers.labels import BY_NAME, CRISIS_UNCERTAIN
-from classifiers.training import head_onnx, heads, thresholds
+from classifiers.labels import ALL_OUTPUTS, BY_NAME, CRISIS_UNCERTAIN
 from classifiers.training.dataset import DATA_DIR, Example, load_split, split_dev
-from classifiers.training.finetune import ALL_OUTPUTS, Rows
+
+if TYPE_CHECKING:  # the train extra (torch, onnx, scikit-learn) is imported only once the reviews can be trained on
+    import onnx
+
+    from classifiers.training.finetune import Rows
 
 # A label needs this many reviewed decisions with it and without it before its head is retrained and evaluated:
 # with 25% held out, about 10 of each are left to measure AUROC on, below which the measurement says nothing.
 MIN_POSITIVES = 40
 MIN_NEGATIVES = 40
 DEV_SHARE = 0.25  # of what is not held out: early stopping, calibration, thresholds
+THRESHOLD_RANGE = (0.05, 0.95)
 
 
 class CannotTrain(ValueError):
@@ -119,7 +122,7 @@ def _refusal(reviewed: Reviewed) -> str:
             f"{MIN_NEGATIVES} negative reviews with texts; you have {table}")
 
 
-def _session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:
+def _session(model: "onnx.ModelProto", threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -131,7 +134,7 @@ def _split(examples: list[Example], share: float, seed: int) -> tuple[list[Examp
     return split_dev(examples, share, seed)
 
 
-def _features(encoder: Encoder, session: ort.InferenceSession, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _features(encoder: Encoder, session: ort.InferenceSession, rows: "Rows") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     width = session.get_outputs()[0].shape[-1]
     x = encoder.embed(rows.rows, session=session, width_out=width if isinstance(width, int) else 384)
     return x, np.array(rows.labels, np.float32), np.array(rows.masks, np.float32)
@@ -157,6 +160,8 @@ def _truth(examples: list[Example], name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _probabilities(logits: np.ndarray, calibration: dict[str, dict[str, float]]) -> dict[str, np.ndarray]:
+    from classifiers.training import thresholds
+
     probs = {name: thresholds.sigmoid(calibration[name]["scale"] * logits[:, j] + calibration[name]["shift"])
              for j, name in enumerate(ALL_OUTPUTS)}
     for label in BY_NAME.values():
@@ -167,6 +172,8 @@ def _probabilities(logits: np.ndarray, calibration: dict[str, dict[str, float]])
 
 def _calibrate(logits: np.ndarray, dev: list[Example], trained: list[str], base_dir: Path) -> tuple[dict, dict]:
     """Platt scaling and thresholds for the retrained labels on the dev part; the shipped ones for the rest."""
+    from classifiers.training import thresholds
+
     calibration = json.loads((base_dir / "calibration.json").read_text())["labels"]
     chosen = dict(load_model_info(base_dir).thresholds)
     for j, name in enumerate(ALL_OUTPUTS):
@@ -185,7 +192,10 @@ def _calibrate(logits: np.ndarray, dev: list[Example], trained: list[str], base_
             chosen["crisis"], chosen[CRISIS_UNCERTAIN] = thresholds.crisis_thresholds(probs[name][known], y[known],
                                                                                         near_miss[known])
         else:
-            chosen[name] = thresholds.best_threshold(probs[name][known], y[known])
+            # A small dev part that separates perfectly can put the best threshold at an extreme score, where it would
+            # flag everything or nothing the moment traffic shifts a little.
+            best = thresholds.best_threshold(probs[name][known], y[known], middle=True)
+            chosen[name] = min(max(best, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
     return calibration, {k: round(float(v), 4) for k, v in chosen.items()}
 
 
@@ -217,17 +227,24 @@ def _evaluate(base_dir: Path, out_dir: Path, held_out: list[Example], threads: i
 
 def train_heads(reviews: Path, out_dir: Path, base_dir: Path, holdout: float = 0.25, shipped_sample: int = 3000,
                 seed: int = 13, threads: int = 2, progress: Callable[[str], None] = print) -> str:
-    """Train, export, calibrate and evaluate; returns the text of the comparison (also in MODEL_CARD.md)."""
-    import torch
+    """Train, export, calibrate and evaluate; returns the text of the comparison (also in MODEL_CARD.md).
 
+    Raises CannotTrain before anything is computed when the reviews cannot support it, and ImportError (its `name` the
+    missing package) when the train extra is not installed."""
     started = time.monotonic()
-    torch.set_num_threads(threads)
     reviewed = read_reviewed(reviews)
     trained = _trained_labels(reviewed.counts)
     if not trained:
         raise CannotTrain(_refusal(reviewed))
     if out_dir.exists() and any(out_dir.iterdir()):
         raise CannotTrain(f"{out_dir} exists and is not empty; choose a new folder for the new model")
+    import onnx
+    import torch
+
+    from classifiers.training import head_onnx, heads
+    from classifiers.training.finetune import Rows
+
+    torch.set_num_threads(threads)
     rest, held_out = _split(reviewed.examples, holdout, seed)
     train_part, dev_part = _split(rest, DEV_SHARE, seed + 1)
     shipped: list[Example] = []

@@ -41,9 +41,11 @@ def f1_at(p: np.ndarray, y: np.ndarray, t: float) -> float:
 F1_PLATEAU = 0.01
 
 
-def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None, ordinary: np.ndarray | None = None) -> float:
+def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None, ordinary: np.ndarray | None = None,
+                   middle: bool = False) -> float:
     """The max-F1 threshold among those that flag at most MAX_GOOD_FLAG_RATE of good replies and MAX_ORDINARY_FLAG_RATE
-    of ordinary exchanges."""
+    of ordinary exchanges. `middle`: the middle of the near-best plateau instead of its lowest end (a small split that
+    separates perfectly would otherwise put the threshold at its lowest score)."""
     feasible = []
     for t in np.unique(np.round(p, 3)):
         if good is not None and good.any() and (p[good] >= t).mean() > MAX_GOOD_FLAG_RATE:
@@ -56,7 +58,8 @@ def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None,
     # The best F1 among the feasible thresholds; of near-ties, the lowest (recall first). The dev split is real-register
     # data, so its optimum is taken as it is (on the synthetic split, a plateau midpoint guarded against overfitting).
     top = max(f1 for _, f1 in feasible)
-    return min(t for t, f1 in feasible if f1 >= top - F1_PLATEAU / 2)
+    plateau = [t for t, f1 in feasible if f1 >= top - F1_PLATEAU / 2]
+    return float(np.median(plateau)) if middle else min(plateau)
 
 
 def recall_threshold(p: np.ndarray, y: np.ndarray, min_recall: float) -> float:

@@ -16,12 +16,20 @@ from typing import Any
 import numpy as np
 
 from app.policy.cel_env import Condition, ConditionError
-from app.policy_tools.conditions import comparisons, mask_strings, references, value_of
+from app.policy_tools.conditions import comparison_spans, mask_strings, references, value_of
+
+_ARITHMETIC = tuple("+-*/%")
 
 
 def _occurrences(masked: str, name: str) -> int:
     owner, _, field = name.partition(".")
     return len(re.findall(rf"\b{owner}\s*\.\s*{field}\b", masked))
+
+
+def _stands_alone(masked: str, start: int, end: int) -> bool:
+    """A comparison that is a whole operand: `a + reply.x >= 0.5` compares a sum, not reply.x, with 0.5."""
+    before, after = masked[:start].rstrip()[-1:], masked[end:].lstrip()[:1]
+    return before not in _ARITHMETIC and after not in _ARITHMETIC
 
 
 def _regions(values: np.ndarray, literals: np.ndarray) -> np.ndarray:
@@ -50,7 +58,7 @@ class Evaluator:
         masked = mask_strings(condition.source)
         self._reduced: dict[str, np.ndarray] = {}
         self._kept: list[str] = []
-        found = comparisons(condition.source)
+        found = [c for start, end, c in comparison_spans(condition.source) if _stands_alone(masked, start, end)]
         for name in sorted(references(condition.source)):
             literals = [c.value for c in found if c.variable == name]
             if name.startswith(("reply.", "context.")) and literals and len(literals) == _occurrences(masked, name):

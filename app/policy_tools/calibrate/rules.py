@@ -66,44 +66,37 @@ def variable_rows(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RuleBehaviour:
-    """For one rule over a list of decisions: enough to say where it acts at any threshold."""
+    """Where one rule's condition holds over a list of decisions, at any value of its threshold (a rule with no
+    threshold to move holds where it holds, whatever the value)."""
 
     score: np.ndarray  # the compared score (nan where absent)
     when_true: np.ndarray
     when_false: np.ndarray
-    taken: np.ndarray  # an earlier rule that decides holds (the rule never gets to act)
     op: str
+    current: float | None  # the threshold in the file; None for a rule with none to move
 
-    def acts(self, thresholds: np.ndarray) -> np.ndarray:
+    def holds(self, thresholds: np.ndarray) -> np.ndarray:
+        """(len(thresholds), decisions) booleans."""
+        if self.current is None:
+            return np.broadcast_to(self.when_true, (len(thresholds), len(self.when_true)))
         above = self.score[None, :] >= thresholds[:, None] if self.op == ">=" else self.score[None, :] > thresholds[:, None]
-        return np.where(above, self.when_true[None, :], self.when_false[None, :]) & ~self.taken[None, :]
+        return np.where(above, self.when_true[None, :], self.when_false[None, :])
+
+    def holds_at(self, threshold: float | None) -> np.ndarray:
+        return self.holds(np.array([threshold if threshold is not None else 0.0]))[0]
 
 
-def behaviours(policy: LoadedPolicy, rows: Sequence[dict[str, Any]]) -> tuple[dict[int, RuleBehaviour], list[np.ndarray]]:
-    """Each calibratable rule's behaviour, and whether each rule holds now (at its current thresholds), over rows."""
-    holds_now: list[np.ndarray] = []
-    found: dict[int, RuleBehaviour] = {}
-    taken = np.zeros(len(rows), dtype=bool)
+def behaviours(policy: LoadedPolicy, rows: Sequence[dict[str, Any]]) -> list[RuleBehaviour]:
+    """Each rule's behaviour over rows, in the policy's order."""
+    found = []
     for index, (rule, condition) in enumerate(zip(policy.document.spec.rules, policy.conditions, strict=True)):
         target = find_target(index, rule)
         if isinstance(target, Target):
-            name = target.comparison.variable
-            owner, _, field = name.partition(".")
+            owner, _, field = target.comparison.variable.partition(".")
             score = np.array([float(row[owner].get(field, np.nan)) for row in rows], dtype=np.float64)
-            behaviour = RuleBehaviour(score, Evaluator(target.when_true).run(rows), Evaluator(target.when_false).run(rows),
-                                      taken.copy(), target.comparison.op)
-            found[index] = behaviour
-            now = _holds_anyway(behaviour, target)
+            found.append(RuleBehaviour(score, Evaluator(target.when_true).run(rows), Evaluator(target.when_false).run(rows),
+                                       target.comparison.op, target.comparison.value))
         else:
-            now = Evaluator(condition).run(rows)
-        holds_now.append(now)
-        if not rule.continue_:
-            taken = taken | now
-    return found, holds_now
-
-
-def _holds_anyway(behaviour: RuleBehaviour, target: Target) -> np.ndarray:
-    """Where the condition holds at the current threshold, taken or not (only the holding matters for later rules)."""
-    value = target.comparison.value
-    above = behaviour.score >= value if behaviour.op == ">=" else behaviour.score > value
-    return np.where(above, behaviour.when_true, behaviour.when_false)
+            holds = Evaluator(condition).run(rows)
+            found.append(RuleBehaviour(np.zeros(len(rows)), holds, holds, ">=", None))
+    return found

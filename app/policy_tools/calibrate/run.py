@@ -118,26 +118,41 @@ def calibrate_labels(reviewed: Sequence[Decision], traffic: Sequence[Decision], 
 def calibrate_rules(policy: LoadedPolicy, reviewed: Sequence[Decision], traffic: Sequence[Decision], goal: Goal,
                     traffic_is_reviewed: bool, min_positives: int = MIN_POSITIVES,
                     min_negatives: int = MIN_NEGATIVES) -> list[Item]:
-    reviewed_found, _ = behaviours(policy, variable_rows(reviewed))
-    traffic_found = reviewed_found if traffic_is_reviewed else behaviours(policy, variable_rows(traffic))[0]
+    """Rules in order. A rule acts where it holds and no earlier deciding rule does: its current figures take the earlier
+    rules as the file has them, its curve and proposal as the proposed file will (earlier proposals applied), so what is
+    printed for a proposal is what the proposed policy does."""
+    reviewed_rules = behaviours(policy, variable_rows(reviewed))
+    traffic_rules = reviewed_rules if traffic_is_reviewed else behaviours(policy, variable_rows(traffic))
+    taken = {"now": (np.zeros(len(reviewed), bool), np.zeros(len(traffic), bool))}
+    taken["proposed"] = taken["now"]
     items = []
     for index, rule in enumerate(policy.document.spec.rules):
+        mine, theirs = reviewed_rules[index], traffic_rules[index]
         target = find_target(index, rule)
+        proposed_threshold = None
         if not isinstance(target, Target):
             items.append(Item("rule", rule.name, rule.label or "", "", None, reason=f"not calibrated: {target}"))
-            continue
-        known = np.array([truth(d.labels, target.label) is not None for d in reviewed], dtype=bool)
-        y = np.array([truth(d.labels, target.label) or 0 for d in reviewed], dtype=np.int8)[known]
-        item = Item("rule", rule.name, target.label, target.comparison.variable, target.comparison.value,
-                    int(y.sum()), int(len(y) - y.sum()), target=target)
-        items.append(item)
-        if not _minimums(item, min_positives, min_negatives):
-            continue
-        mine, theirs = reviewed_found[index], traffic_found[index]
-        _finish(item, lambda t, b=mine, k=known: b.acts(t)[:, k], y, theirs.acts, len(traffic), goal)
-        if rule.continue_ is False and index and any(not r.continue_ for r in policy.document.spec.rules[:index]):
-            item.warnings.append("measured with the earlier rules at their current thresholds: moving one of them "
-                                 "changes what reaches this rule")
+        else:
+            known = np.array([truth(d.labels, target.label) is not None for d in reviewed], dtype=bool)
+            y = np.array([truth(d.labels, target.label) or 0 for d in reviewed], dtype=np.int8)[known]
+            item = Item("rule", rule.name, target.label, target.comparison.variable, target.comparison.value,
+                        int(y.sum()), int(len(y) - y.sum()), target=target)
+            items.append(item)
+            if _minimums(item, min_positives, min_negatives):
+                (r_now, t_now), (r_new, t_new) = taken["now"], taken["proposed"]
+                current = points(np.array([target.comparison.value]), lambda t: (mine.holds(t) & ~r_now)[:, known], y,
+                                 lambda t: theirs.holds(t) & ~t_now, len(traffic))[0]
+                _finish(item, lambda t: (mine.holds(t) & ~r_new)[:, known], y, lambda t: theirs.holds(t) & ~t_new,
+                        len(traffic), goal)
+                item.current = current
+                proposed_threshold = item.proposed.threshold if item.proposed else None
+                if index and any(not r.continue_ for r in policy.document.spec.rules[:index]):
+                    item.warnings.append("measured with the earlier rules as the proposed file has them")
+        if not rule.continue_:
+            (r_now, t_now), (r_new, t_new) = taken["now"], taken["proposed"]
+            moved = proposed_threshold if proposed_threshold is not None else mine.current
+            taken["now"] = (r_now | mine.holds_at(mine.current), t_now | theirs.holds_at(theirs.current))
+            taken["proposed"] = (r_new | mine.holds_at(moved), t_new | theirs.holds_at(moved))
     return items
 
 
