@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     moves = [Move(i.target, i.proposed.threshold, f"calibrated for {goal}: {i.current_threshold:g} -> "
                   f"{i.proposed.threshold:g} ({i.positives + i.negatives} reviews)")
              for i in result.rules if i.moves and i.target is not None and i.proposed is not None]
-    proposed_file, diff_lines = None, []
+    proposed_file: str | None = None
+    diff_lines: list[str] = []
     if moves:
         proposed_path = args.out / f"{Path(policy.file).stem}.proposed.yaml"
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,18 +32,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
 
 from classifiers.artifacts import MULTITASK_MODEL, load_model_info
-from classifiers.encoder import Encoder
+from classifiers.encoder import EMBEDDING_DIM, Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS
 from classifiers.inputs import ConversationError, view_of
 from classifiers.labels import ALL_OUTPUTS, BY_NAME, CRISIS_UNCERTAIN
 from classifiers.training.dataset import DATA_DIR, Example, load_split, split_dev
 
 if TYPE_CHECKING:  # the train extra (torch, onnx, scikit-learn) is imported only once the reviews can be trained on
-    import onnx
-
     from classifiers.training.finetune import Rows
 
 # A label needs this many reviewed decisions with it and without it before its head is retrained and evaluated:
@@ -51,6 +49,7 @@ MIN_POSITIVES = 40
 MIN_NEGATIVES = 40
 DEV_SHARE = 0.25  # of what is not held out: early stopping, calibration, thresholds
 THRESHOLD_RANGE = (0.05, 0.95)
+FEATURES_MODEL = "features.onnx"
 
 
 class CannotTrain(ValueError):
@@ -122,32 +121,27 @@ def _refusal(reviewed: Reviewed) -> str:
             f"{MIN_NEGATIVES} negative reviews with texts; you have {table}")
 
 
-def _session(model: "onnx.ModelProto", threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-
-
 def _split(examples: list[Example], share: float, seed: int) -> tuple[list[Example], list[Example]]:
     """(rest, held out) by conversation, so two drafts of one conversation never sit on both sides."""
     return split_dev(examples, share, seed)
 
 
-def _features(encoder: Encoder, session: ort.InferenceSession, rows: "Rows") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    width = session.get_outputs()[0].shape[-1]
-    x = encoder.embed(rows.rows, session=session, width_out=width if isinstance(width, int) else 384)
+def _features(encoder: Encoder, rows: "Rows") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = encoder.embed(rows.rows, width_out=EMBEDDING_DIM)
     return x, np.array(rows.labels, np.float32), np.array(rows.masks, np.float32)
 
 
-def _whole_logits(model_dir: Path, examples: list[Example], threads: int) -> np.ndarray:
-    """Each example's seven logits as serving computes them (every reply window, the highest per label)."""
-    model = Encoder(model_dir, threads=threads, model_file=MULTITASK_MODEL)
+def _whole_logits(encoder: Encoder, examples: list[Example], weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Each example's seven logits as serving computes them with this head (every reply window, the highest per label),
+    from the features: the head is the model's last layer, so this is what the exported model gives."""
     views = [view_of(e.messages) for e in examples]
-    width = len(ALL_OUTPUTS)
-    reply = model.whole_reply_outputs(views, [e.reply for e in examples], width)[:, : len(REPLY_LABELS)]
-    context = model.embed(model.context_ids(views), width_out=width)[:, len(REPLY_LABELS):]
-    return np.concatenate([reply, context], axis=1)
+    windows = encoder.reply_windows(views, [e.reply for e in examples])
+    flat = [row for rows in windows for row in rows]
+    logits = encoder.embed(flat, width_out=EMBEDDING_DIM) @ weight.T + bias
+    ends = np.cumsum([len(rows) for rows in windows])
+    reply = np.stack([logits[end - len(rows): end].max(axis=0) for rows, end in zip(windows, ends, strict=True)])
+    context = encoder.embed(encoder.context_ids(views), width_out=EMBEDDING_DIM) @ weight.T + bias
+    return np.concatenate([reply[:, : len(REPLY_LABELS)], context[:, len(REPLY_LABELS):]], axis=1)
 
 
 def _truth(examples: list[Example], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -256,12 +250,15 @@ def train_heads(reviews: Path, out_dir: Path, base_dir: Path, holdout: float = 0
              f"{len(shipped)} shipped examples mixed in")
 
     base = head_onnx.load(base_dir / MULTITASK_MODEL)
-    encoder = Encoder(base_dir, threads=threads, model_file=MULTITASK_MODEL)
-    features = _session(head_onnx.features_model(base), threads)
+    with tempfile.TemporaryDirectory() as scratch:
+        # The shipped graph up to the head, under the shipped tokeniser: the run time's own Encoder reads its features.
+        onnx.save(head_onnx.features_model(base), str(Path(scratch) / FEATURES_MODEL))
+        shutil.copy(base_dir / "tokenizer.json", Path(scratch) / "tokenizer.json")
+        encoder = Encoder(Path(scratch), threads=threads, model_file=FEATURES_MODEL)
     train_rows = Rows().add_replies(encoder, train_part + shipped).add_contexts(encoder, train_part + shipped)
     dev_rows = Rows().add_replies(encoder, dev_part).add_contexts(encoder, dev_part)
-    x, y, mask = _features(encoder, features, train_rows)
-    x_dev, y_dev, mask_dev = _features(encoder, features, dev_rows)
+    x, y, mask = _features(encoder, train_rows)
+    x_dev, y_dev, mask_dev = _features(encoder, dev_rows)
     progress(f"train-heads: features of {len(x) + len(x_dev)} rows in {time.monotonic() - started:.0f} s")
 
     weight, bias = head_onnx.head_weights(base)
@@ -276,7 +273,7 @@ def train_heads(reviews: Path, out_dir: Path, base_dir: Path, holdout: float = 0
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx.save(head_onnx.with_head(base, new_weight, new_bias), str(out_dir / MULTITASK_MODEL))
     shutil.copy(base_dir / "tokenizer.json", out_dir / "tokenizer.json")
-    calibration, chosen = _calibrate(_whole_logits(out_dir, dev_part, threads), dev_part, trained, base_dir)
+    calibration, chosen = _calibrate(_whole_logits(encoder, dev_part, new_weight, new_bias), dev_part, trained, base_dir)
     (out_dir / "calibration.json").write_text(json.dumps(
         {"method": "platt on the dev part of the reviewed labels (retrained labels); shipped for the rest",
          "labels": calibration}, indent=2) + "\n")

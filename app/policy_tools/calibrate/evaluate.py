@@ -78,16 +78,16 @@ class Evaluator:
             values = np.array([np.nan if v is None else float(v) for v in raw], dtype=np.float64)
             region = np.where(missing, -1, _regions(np.nan_to_num(values), literals))
             regions[name] = region
-            for key, r in zip(keys, region.tolist(), strict=True):
-                key.append(r)
+            for parts, r in zip(keys, region.tolist(), strict=True):
+                parts.append(r)
         for name in self._kept:
-            for key, row in zip(keys, rows, strict=True):
+            for parts, row in zip(keys, rows, strict=True):
                 value = value_of(name, row)
-                key.append(tuple(value) if isinstance(value, list) else value)
+                parts.append(tuple(value) if isinstance(value, list) else value)
         results: dict[tuple[Any, ...], bool] = {}
         out = np.zeros(len(rows), dtype=bool)
-        for i, (key_parts, row) in enumerate(zip(keys, rows, strict=True)):
-            key = tuple(key_parts)
+        for i, (parts, row) in enumerate(zip(keys, rows, strict=True)):
+            key: tuple[Any, ...] = tuple(parts)
             known = results.get(key)
             if known is None:
                 known = results[key] = self._holds(row, {n: int(regions[n][i]) for n in self._reduced})

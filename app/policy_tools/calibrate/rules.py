@@ -78,12 +78,12 @@ class RuleBehaviour:
     def holds(self, thresholds: np.ndarray) -> np.ndarray:
         """(len(thresholds), decisions) booleans."""
         if self.current is None:
-            return np.broadcast_to(self.when_true, (len(thresholds), len(self.when_true)))
+            return np.asarray(np.broadcast_to(self.when_true, (len(thresholds), len(self.when_true))))
         above = self.score[None, :] >= thresholds[:, None] if self.op == ">=" else self.score[None, :] > thresholds[:, None]
         return np.where(above, self.when_true[None, :], self.when_false[None, :])
 
     def holds_at(self, threshold: float | None) -> np.ndarray:
-        return self.holds(np.array([threshold if threshold is not None else 0.0]))[0]
+        return np.asarray(self.holds(np.array([threshold if threshold is not None else 0.0]))[0])
 
 
 def behaviours(policy: LoadedPolicy, rows: Sequence[dict[str, Any]]) -> list[RuleBehaviour]:

@@ -96,22 +96,29 @@ def _finish(item: Item, reviewed_acts: Acts, y: np.ndarray, traffic_acts: Acts, 
     item.proposed, item.reason = choose(item.curve, goal.target_precision, goal.max_action_rate)
 
 
+def _at_or_above(scores: np.ndarray) -> Acts:
+    def acts(thresholds: np.ndarray) -> np.ndarray:
+        return np.asarray(scores[None, :] >= thresholds[:, None])
+
+    return acts
+
+
 def calibrate_labels(reviewed: Sequence[Decision], traffic: Sequence[Decision], thresholds: dict[str, float], goal: Goal,
                      min_positives: int = MIN_POSITIVES, min_negatives: int = MIN_NEGATIVES) -> list[Item]:
     named = {name for d in reviewed for name in d.labels}
     items = []
     for name in (n for n in LABEL_ORDER if n in named):
-        pairs = [(s, y) for d in reviewed if (s := d.score(name)) is not None and (y := d.labels.get(name)) is not None]
-        scores = np.array([s for s, _ in pairs], dtype=np.float64)
-        y = np.array([y for _, y in pairs], dtype=np.int8)
-        seen = np.array([s for d in traffic if (s := d.score(name)) is not None], dtype=np.float64)
+        pairs = [(score, label) for d in reviewed
+                 if (score := d.score(name)) is not None and (label := d.labels.get(name)) is not None]
+        scores = np.array([score for score, _ in pairs], dtype=np.float64)
+        y = np.array([label for _, label in pairs], dtype=np.int8)
+        seen = np.array([score for d in traffic if (score := d.score(name)) is not None], dtype=np.float64)
         group = "context" if name in CONTEXT_SIGNALS else "reply"
         item = Item("label", name, name, f"{group}.{name}", thresholds.get(name), int(y.sum()), int(len(y) - y.sum()))
         items.append(item)
         if not _minimums(item, min_positives, min_negatives):
             continue
-        _finish(item, lambda t, s=scores: s[None, :] >= t[:, None], y, lambda t, s=seen: s[None, :] >= t[:, None],
-                len(seen), goal)
+        _finish(item, _at_or_above(scores), y, _at_or_above(seen), len(seen), goal)
     return items
 
 
