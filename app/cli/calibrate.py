@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Read reviewed decisions (`heedful review export` JSON lines) and propose, for a target precision or a "
         "maximum action rate, a threshold per label (the model's flags) and per rule of the policy (the number its "
         "condition compares its own label's score with). Prints precision, recall and action rate now and as proposed, "
-        "with 95%% intervals and counts; writes the proposed policy file, its `heedful policy diff`, a self-contained "
+        "with 95% intervals and counts; writes the proposed policy file, its `heedful policy diff`, a self-contained "
         "HTML report with the curves and summary.json into --out. Labels with fewer than 30 positive or 30 negative "
         "reviews get no proposal. Nothing is changed in place.",
     )

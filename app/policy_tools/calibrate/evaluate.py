@@ -1,16 +1,19 @@
 """Evaluate one CEL condition over many decisions fast, with exactly the engine's result.
 
-A score that a condition only compares with number literals (`reply.pacification >= 0.3`) can only change the result by
-crossing one of those numbers, so every value between two of them behaves alike. Each decision's values are reduced to
-that region (and kept as they are for everything else the condition reads: a score compared with another score, a
-tenant, the flags), and the condition runs once per distinct reduced key instead of once per decision: a CEL call costs
-tens of microseconds, and 10,000 decisions times every rule would otherwise take many seconds.
+A score that a condition only uses inside plain comparisons (`reply.pacification >= 0.3`,
+`reply.sycophancy_epistemic >= reply.sycophancy_social`) can only change the result through those comparisons' truth.
+So each decision is reduced to a key: the truth of every such comparison (computed for all decisions at once) and the
+raw value of everything else the condition reads (a tenant, the flags, a score used in arithmetic). The condition runs
+once per distinct key, on the first real decision with that key, instead of once per decision: a CEL call costs tens of
+microseconds, and 10,000 decisions times every rule would otherwise take seconds.
 """
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,11 +22,22 @@ from app.policy.cel_env import Condition, ConditionError
 from app.policy_tools.conditions import comparison_spans, mask_strings, references, value_of
 
 _ARITHMETIC = tuple("+-*/%")
+_SCORE = r"(?:reply|context)\s*\.\s*[A-Za-z_][A-Za-z0-9_]*"
+_SCORE_PAIR = re.compile(rf"(?<![\w.])(?P<a>{_SCORE})\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<b>{_SCORE})(?![\w.])")
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+_MISSING = 2  # a comparison over a score the record lacks: the engine fails there, so the key must differ
 
 
-def _occurrences(masked: str, name: str) -> int:
-    owner, _, field = name.partition(".")
-    return len(re.findall(rf"\b{owner}\s*\.\s*{field}\b", masked))
+@dataclass(frozen=True)
+class _Atom:
+    left: str
+    op: str
+    right: str | float
+
+
+def _name(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def _stands_alone(masked: str, start: int, end: int) -> bool:
@@ -32,54 +46,56 @@ def _stands_alone(masked: str, start: int, end: int) -> bool:
     return before not in _ARITHMETIC and after not in _ARITHMETIC
 
 
-def _regions(values: np.ndarray, literals: np.ndarray) -> np.ndarray:
-    """Region index of each value among sorted literals: 2i below literal i (or above the last), 2i+1 equal to it."""
-    index = np.searchsorted(literals, values, side="left")
-    equal = (index < len(literals)) & (literals[np.minimum(index, len(literals) - 1)] == values)
-    return np.where(equal, 2 * index + 1, 2 * index)
-
-
-def _representative(region: int, literals: np.ndarray) -> float:
-    i = region // 2
-    if region % 2:
-        return float(literals[i])
-    if i == 0:
-        return float(literals[0]) - 1.0
-    if i == len(literals):
-        return float(literals[-1]) + 1.0
-    return float(literals[i - 1] + literals[i]) / 2
+def _occurrences(masked: str, name: str) -> int:
+    owner, _, field = name.partition(".")
+    return len(re.findall(rf"\b{owner}\s*\.\s*{field}\b", masked))
 
 
 class Evaluator:
-    """One condition over a fixed list of decisions' variable dicts (as app.policy.engine.variables builds them)."""
+    """One condition over a list of decisions' variable dicts (as app.policy.engine.variables builds them)."""
 
     def __init__(self, condition: Condition) -> None:
         self.condition = condition
         masked = mask_strings(condition.source)
-        self._reduced: dict[str, np.ndarray] = {}
-        self._kept: list[str] = []
-        found = [c for start, end, c in comparison_spans(condition.source) if _stands_alone(masked, start, end)]
-        for name in sorted(references(condition.source)):
-            literals = [c.value for c in found if c.variable == name]
-            if name.startswith(("reply.", "context.")) and literals and len(literals) == _occurrences(masked, name):
-                self._reduced[name] = np.array(sorted(set(literals)), dtype=np.float64)
-            else:
-                self._kept.append(name)
+        atoms = [_Atom(c.variable, c.op, c.value) for start, end, c in comparison_spans(condition.source)
+                 if c.variable.startswith(("reply.", "context.")) and _stands_alone(masked, start, end)]
+        atoms += [_Atom(_name(m["a"]), m["op"], _name(m["b"])) for m in _SCORE_PAIR.finditer(masked)
+                  if _stands_alone(masked, m.start(), m.end())]
+        self._atoms = atoms
+        mentions: dict[str, int] = {}
+        for atom in atoms:
+            for side in (atom.left, atom.right):
+                if isinstance(side, str):
+                    mentions[side] = mentions.get(side, 0) + 1
+        # Everything not fully described by the atoms' truth is kept as it is in the key.
+        self._kept = [name for name in sorted(references(condition.source))
+                      if mentions.get(name, 0) != _occurrences(masked, name) or not name.startswith(("reply.", "context."))]
         self.evaluations = 0
+
+    def _truths(self, rows: Sequence[dict[str, Any]]) -> list[np.ndarray]:
+        columns: dict[str, np.ndarray] = {}
+
+        def column(name: str) -> np.ndarray:
+            if name not in columns:
+                raw = [value_of(name, row) for row in rows]
+                columns[name] = np.array([np.nan if v is None else float(v) for v in raw], dtype=np.float64)
+            return columns[name]
+
+        out = []
+        for atom in self._atoms:
+            left = column(atom.left)
+            right = column(atom.right) if isinstance(atom.right, str) else np.float64(atom.right)
+            missing = np.isnan(left) | (np.isnan(right) if isinstance(atom.right, str) else False)
+            out.append(np.where(missing, _MISSING, _OPS[atom.op](left, right)).astype(np.int8))
+        return out
 
     def run(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         """Whether the condition holds for each row; a row where it cannot be evaluated (a missing score) counts as not
         holding, as the policy would not act on it either."""
         keys: list[list[Any]] = [[] for _ in rows]
-        regions: dict[str, np.ndarray] = {}
-        for name, literals in self._reduced.items():
-            raw = [value_of(name, row) for row in rows]
-            missing = np.array([v is None for v in raw], dtype=bool)
-            values = np.array([np.nan if v is None else float(v) for v in raw], dtype=np.float64)
-            region = np.where(missing, -1, _regions(np.nan_to_num(values), literals))
-            regions[name] = region
-            for parts, r in zip(keys, region.tolist(), strict=True):
-                parts.append(r)
+        for truth in self._truths(rows):
+            for parts, value in zip(keys, truth.tolist(), strict=True):
+                parts.append(value)
         for name in self._kept:
             for parts, row in zip(keys, rows, strict=True):
                 value = value_of(name, row)
@@ -90,19 +106,13 @@ class Evaluator:
             key: tuple[Any, ...] = tuple(parts)
             known = results.get(key)
             if known is None:
-                known = results[key] = self._holds(row, {n: int(regions[n][i]) for n in self._reduced})
+                known = results[key] = self._holds(row)
             out[i] = known
         return out
 
-    def _holds(self, row: dict[str, Any], regions: dict[str, int]) -> bool:
+    def _holds(self, row: dict[str, Any]) -> bool:
         self.evaluations += 1
-        if any(r < 0 for r in regions.values()):
-            return False
-        values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in row.items()}
-        for name, region in regions.items():
-            owner, _, field = name.partition(".")
-            values[owner][field] = _representative(region, self._reduced[name])
         try:
-            return self.condition.holds(values)
+            return self.condition.holds(row)
         except ConditionError:
             return False

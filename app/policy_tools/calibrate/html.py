@@ -14,7 +14,9 @@ from app.policy_tools.replay.html import CSS
 SERIES = (("precision", "#3b6fb6"), ("recall", "#2f9e5b"), ("action rate", "#d9822b"))
 _EXTRA_CSS = """
 .item{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:12px 16px;margin:14px 0}
-.item .cols{display:grid;grid-template-columns:minmax(300px,1fr) minmax(300px,1fr);gap:16px}
+.item .cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1.15fr);gap:16px}
+.item table td,.item table th{font-size:13px;padding:4px 6px}
+@media (max-width:760px){.item .cols{grid-template-columns:1fr}}
 .warn{color:#9a4d00}.refused{color:#a12a2a}.faint{stroke:#e6e9ee}
 """
 _W, _H, _L, _B = 460, 210, 34, 24
@@ -117,7 +119,8 @@ def render(result: Calibration, proposed_file: str | None, diff_lines: list[str]
     else:
         body.append("<p>No rule threshold moves.</p>")
     body.append("<h2>Rules</h2><p class=\"muted\">Each rule is measured as it would act: where its condition holds and no "
-                "earlier deciding rule does, the others at their current numbers.</p>")
+                "earlier deciding rule does. <i>now</i>: the file as it is; the curve and <i>proposed</i>: with the earlier "
+                "rules as the proposed file has them.</p>")
     body += [_item(i) for i in result.rules]
     body.append("<h2>Labels (the model's flag thresholds)</h2><p class=\"muted\">A flag is set where the score reaches the "
                 "model's threshold (thresholds.json); rules such as <code>'crisis' in flags</code> act on flags.</p>")
