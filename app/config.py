@@ -53,6 +53,21 @@ class Settings(BaseSettings):
         "whose only client is the app), no where HEEDFUL_TENANT_KEYS maps keys (a shared gateway). A mapped key always "
         "wins over the header.")
     tenant_keys: dict[str, str] = Field(default_factory=dict, description="API key -> tenant name, as JSON.")
+    # The review console (app/console, docs/review-console.md): `heedful console`, or mounted at /console by `console`.
+    console: bool = Field(False, description="Mount the review console at /console in the proxy.")
+    console_db_url: str = Field("sqlite:///heedful-console.db", description="The console's database (SQLAlchemy URL): "
+                                "SQLite by default, postgresql+psycopg://... for a shared one.")
+    console_tokens_file: Path | None = Field(None, description="JSON file of console API tokens (hashed) with roles; "
+                                             "`heedful console token add` writes it.")
+    console_tokens: list[dict[str, str]] = Field(default_factory=list, description="Console tokens as JSON, same entries "
+                                                 "as the file: [{\"name\", \"role\", \"sha256\"}].")
+    console_session_secret: SecretStr | None = Field(None, description="Signs console session cookies; unset: a random "
+                                                     "one per start (sessions end with the process).")
+    console_secure_cookies: bool = Field(True, description="Session cookies only over HTTPS (browsers treat localhost "
+                                         "as secure); turn off only behind plain-HTTP test rigs.")
+    console_retention_days: float = Field(90.0, gt=0, description="Decisions older than this leave the console's "
+                                          "database (a policy's audit.retention_days may say sooner).")
+    console_ingest_batch: int = Field(500, ge=1, description="Audit records read per poll of the stream.")
 
 
 def load_settings(**overrides: object) -> Settings:

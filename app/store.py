@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -40,6 +41,8 @@ class MemoryStore:
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
         self._budgets: dict[tuple[str, int], int] = {}
+        # Readers of each kept record as it is appended (a review console mounted in this process).
+        self.audit_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     async def get_scores(self, key: str) -> dict[str, Any] | None:
         hit = self._cache.get(key)
@@ -66,6 +69,8 @@ class MemoryStore:
 
     async def append_audit(self, record: dict[str, Any], review: bool) -> None:
         self._audit.append(record)
+        for listener in self.audit_listeners:
+            listener(record)
         if review:
             self._review.append(record)
 
