@@ -29,7 +29,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "HTML report with the curves and summary.json into --out. Labels with fewer than 30 positive or 30 negative "
         "reviews get no proposal. Nothing is changed in place.",
     )
-    parser.add_argument("--reviews", type=Path, required=True, help="reviewed decisions: JSON lines from `heedful review export`")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--reviews", type=Path, help="reviewed decisions: JSON lines from `heedful review export`")
+    source.add_argument("--db-url", help="read the reviewed decisions from the review console's database instead "
+                        "(e.g. sqlite:///heedful-console.db)")
     parser.add_argument("--shadow", type=Path,
                         help="an unreviewed traffic sample (`heedful score` output lines or audit records) for action rates "
                         "as traffic has them")
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from app.policy.loader import load_policy_file
     from app.policy_tools.calibrate.html import render
     from app.policy_tools.calibrate.propose import Move, propose
-    from app.policy_tools.calibrate.reviews import ReviewsError, read_reviews, read_shadow
+    from app.policy_tools.calibrate.reviews import ReviewsError, read_reviews, read_shadow, reviews_in_database
     from app.policy_tools.calibrate.run import Goal, calibrate
     from app.policy_tools.calibrate.summary import as_json, text
     from classifiers import ModelFilesError
@@ -60,13 +63,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         thresholds = load_model_info(args.model).thresholds
-        reviewed = read_reviews(args.reviews)
+        reviewed = read_reviews(args.reviews) if args.reviews else reviews_in_database(args.db_url)
         shadow = read_shadow(args.shadow) if args.shadow else None
     except (ReviewsError, ModelFilesError) as exc:
         print(f"heedful calibrate: {exc}", file=sys.stderr)
         return 2
     if not reviewed:
-        print(f"heedful calibrate: {args.reviews} holds no reviewed decisions", file=sys.stderr)
+        print(f"heedful calibrate: {args.reviews or args.db_url} holds no reviewed decisions", file=sys.stderr)
         return 2
     goal = Goal(args.target_precision, args.max_action_rate)
     result = calibrate(policy, reviewed, shadow, thresholds, goal)

@@ -23,7 +23,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "texts (the policy's audit.include_texts); labels with fewer than 40 positive or 40 negative reviews keep the "
         "shipped head's output for that label, and with no label above that the command refuses.",
     )
-    parser.add_argument("--reviews", type=Path, required=True, help="reviewed decisions with texts (`heedful review export`)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--reviews", type=Path, help="reviewed decisions with texts (`heedful review export`)")
+    source.add_argument("--db-url", help="read them from the review console's database instead")
     parser.add_argument("--out", type=Path, required=True, help="the new model folder (must not exist or be empty)")
     parser.add_argument("--base-model", type=Path, default=DEFAULT_MODEL_DIR, help="the model to start from (default: shipped)")
     parser.add_argument("--holdout", type=float, default=0.25, help="share of your labels held out for the evaluation (default 0.25)")
@@ -38,7 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from classifiers.training import own_heads
 
     try:
-        report = own_heads.train_heads(args.reviews, args.out, args.base_model, holdout=args.holdout,
+        reviews = args.reviews
+        if args.db_url:
+            from app.console.db import iter_reviewed
+
+            reviews = own_heads.reviewed_from(((f"{args.db_url}: decision {row.get('id')}", row)
+                                               for row in iter_reviewed(args.db_url, with_texts_only=True)), args.db_url)
+        report = own_heads.train_heads(reviews, args.out, args.base_model, holdout=args.holdout,
                                        shipped_sample=args.shipped_sample, seed=args.seed, threads=args.threads,
                                        progress=lambda line: print(line, file=sys.stderr))
     except own_heads.CannotTrain as exc:

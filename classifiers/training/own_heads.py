@@ -26,7 +26,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,35 +73,43 @@ def _known_labels(labels: dict[str, Any]) -> tuple[dict[str, int], list[str]]:
     return known, [name for name in ALL_OUTPUTS if name not in known]
 
 
-def read_reviewed(path: Path) -> Reviewed:
-    examples, without_texts = [], 0
+def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
     with path.open(encoding="utf-8") as stream:
         for number, text in enumerate(stream, start=1):
             if not text.strip():
                 continue
-            where = f"{path}:{number}"
             try:
-                row = json.loads(text)
+                yield f"{path}:{number}", json.loads(text)
             except json.JSONDecodeError as exc:
-                raise CannotTrain(f"{where}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("labels"), dict):
-                raise CannotTrain(f"{where}: not a reviewed decision (no 'labels' object)")
-            if not isinstance(row.get("messages"), list) or not isinstance(row.get("reply"), str):
-                without_texts += 1
-                continue
-            try:
-                view_of(row["messages"])
-            except ConversationError as exc:
-                raise CannotTrain(f"{where}: messages: {exc}") from exc
-            known, unknown = _known_labels(row["labels"])
-            if not known:
-                continue
-            examples.append(Example(str(row.get("id", number)), row["messages"], row["reply"],
-                                    {name: known.get(name, 0) for name in ALL_OUTPUTS}, "reviewed", "reviewed",
-                                    {"unknown_labels": unknown}))
+                raise CannotTrain(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+
+
+def read_reviewed(path: Path) -> Reviewed:
+    return reviewed_from(_file_rows(path), str(path))
+
+
+def reviewed_from(rows: Iterable[tuple[str, Any]], source: str) -> Reviewed:
+    """The trainable examples of reviewed decisions given as (where, export dict) pairs."""
+    examples, without_texts = [], 0
+    for where, row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("labels"), dict):
+            raise CannotTrain(f"{where}: not a reviewed decision (no 'labels' object)")
+        if not isinstance(row.get("messages"), list) or not isinstance(row.get("reply"), str):
+            without_texts += 1
+            continue
+        try:
+            view_of(row["messages"])
+        except ConversationError as exc:
+            raise CannotTrain(f"{where}: messages: {exc}") from exc
+        known, unknown = _known_labels(row["labels"])
+        if not known:
+            continue
+        examples.append(Example(str(row.get("id", where)), row["messages"], row["reply"],
+                                {name: known.get(name, 0) for name in ALL_OUTPUTS}, "reviewed", "reviewed",
+                                {"unknown_labels": unknown}))
     if not examples:
         raise CannotTrain(
-            f"{path} holds no reviewed decision with texts ({without_texts} without): training needs the conversation "
+            f"{source} holds no reviewed decision with texts ({without_texts} without): training needs the conversation "
             f"and the draft. Keep texts for the decisions you review (the policy's spec.audit.include_texts: true) and "
             f"export again")
     counts = {}
@@ -219,14 +227,14 @@ def _evaluate(base_dir: Path, out_dir: Path, held_out: list[Example], threads: i
     return table
 
 
-def train_heads(reviews: Path, out_dir: Path, base_dir: Path, holdout: float = 0.25, shipped_sample: int = 3000,
+def train_heads(reviews: Path | Reviewed, out_dir: Path, base_dir: Path, holdout: float = 0.25, shipped_sample: int = 3000,
                 seed: int = 13, threads: int = 2, progress: Callable[[str], None] = print) -> str:
     """Train, export, calibrate and evaluate; returns the text of the comparison (also in MODEL_CARD.md).
 
     Raises CannotTrain before anything is computed when the reviews cannot support it, and ImportError (its `name` the
     missing package) when the train extra is not installed."""
     started = time.monotonic()
-    reviewed = read_reviewed(reviews)
+    reviewed = reviews if isinstance(reviews, Reviewed) else read_reviewed(reviews)
     trained = _trained_labels(reviewed.counts)
     if not trained:
         raise CannotTrain(_refusal(reviewed))

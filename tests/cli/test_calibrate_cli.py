@@ -155,3 +155,42 @@ def test_bad_lines_are_refused_with_file_and_line(capsys, tmp_path: Path):
         main(["calibrate", "--reviews", str(reviews), "--policy", str(DEFAULT), "--target-precision", "80"])
     assert exit_info.value.code == 2 and "80 is not a share between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_reads_the_review_console_database_as_its_export(capsys, tmp_path: Path):
+    """Reviews stored by the console (SQLite here) give the same calibration read from the database or its export."""
+    from sqlalchemy import select
+
+    from app.console.db import Database
+    from app.console.export import write_export
+    from app.console.ingest import store_records
+    from app.console.reviews import record_review
+    from app.console.schema import DecisionRow
+    from tests.console.records import audit_record
+
+    rng = random.Random(5)
+    records = [audit_record(i, 1_800_000_000 + i, rng, texts=False, rule=("none", "allow", "passed")) for i in range(240)]
+    db_url = f"sqlite:///{tmp_path / 'console.db'}"
+    db = Database(db_url)
+    store_records(db, records)
+    with db.session() as session:
+        rows = list(session.execute(select(DecisionRow.id, DecisionRow.flags)))
+    for decision_id, flags in rows:
+        flagged = "pacification" in flags.split(",")
+        # Reviewers agree with high scores more often than with low ones, so precision rises with the threshold.
+        right = rng.random() < 0.75
+        mark = ("correct" if right else "false_flag") if flagged else ("missed" if rng.random() < 0.3 else "correct")
+        record_review(db, decision_id, "ana", {"pacification": mark})
+    export = tmp_path / "reviewed.jsonl"
+    with export.open("w") as out:
+        assert write_export(db, out) == 240
+    db.dispose()
+    args = ["--policy", str(DEFAULT), "--target-precision", "0.7"]
+    code_db, out_db, err = _run(capsys, "--db-url", db_url, *args, "--out", str(tmp_path / "a"))
+    assert code_db == 0, err
+    code_file, out_file, _ = _run(capsys, "--reviews", str(export), *args, "--out", str(tmp_path / "b"))
+    assert code_file == 0
+    assert out_db.replace(str(tmp_path / "a"), "OUT") == out_file.replace(str(tmp_path / "b"), "OUT")
+    assert "240 reviewed decisions" in out_db and "  pacification: reply.pacification" in out_db
+    code, _, err = _run(capsys, "--db-url", f"sqlite:///{tmp_path / 'missing' / 'x.db'}", *args)
+    assert code == 2 and "cannot read reviews from sqlite:///" in err

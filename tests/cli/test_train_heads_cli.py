@@ -92,3 +92,23 @@ def test_tiny_run_writes_a_model_the_proxy_serves(capsys, tmp_path: Path):
     assert new.thresholds["rushed_advice"] == shipped.thresholds["rushed_advice"]
     code, _, err = _run(capsys, "--reviews", str(reviews), "--out", str(out_dir))
     assert code == 2 and "exists and is not empty" in err
+
+
+def test_reads_the_review_console_database_and_refuses_without_texts(capsys, tmp_path: Path):
+    from sqlalchemy import select
+
+    from app.console.db import Database
+    from app.console.ingest import store_records
+    from app.console.reviews import record_review
+    from app.console.schema import DecisionRow
+    from tests.console.records import audit_record
+
+    db_url = f"sqlite:///{tmp_path / 'console.db'}"
+    db = Database(db_url)
+    store_records(db, [audit_record(i, 1_800_000_000 + i, texts=False) for i in range(20)])
+    with db.session() as session:
+        for decision_id in session.scalars(select(DecisionRow.id)):
+            record_review(db, decision_id, "ana", {"distress": "missed"})
+    db.dispose()
+    code, _, err = _run(capsys, "--db-url", db_url, "--out", str(tmp_path / "model"))
+    assert code == 2 and f"{db_url} holds no reviewed decision with texts" in err

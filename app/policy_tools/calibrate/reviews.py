@@ -128,3 +128,15 @@ def _read(path: Path, reviewed: bool) -> list[Decision]:
             return list(parse_lines(stream, str(path), reviewed))
     except (OSError, UnicodeDecodeError) as exc:
         raise ReviewsError(f"cannot read {path}: {exc}") from exc
+
+
+def reviews_in_database(db_url: str) -> list[Decision]:
+    """Reviewed decisions straight from the review console's database (the same lines `heedful review export` writes)."""
+    from app.console.db import iter_reviewed
+
+    try:
+        return [parse_decision(row, f"{db_url}: decision {row.get('id')}", True) for row in iter_reviewed(db_url)]
+    except ReviewsError:
+        raise
+    except Exception as exc:  # SQLAlchemy's errors name the database problem; the URL is the user's own
+        raise ReviewsError(f"cannot read reviews from {db_url}: {type(exc).__name__}: {exc}") from exc
