@@ -50,6 +50,9 @@ MIN_NEGATIVES = 40
 DEV_SHARE = 0.25  # of what is not held out: early stopping, calibration, thresholds
 THRESHOLD_RANGE = (0.05, 0.95)
 FEATURES_MODEL = "features.onnx"
+# The dev part is a few hundred reviews: calibration is regularised so that a clean separation there does not turn every
+# score into 0 or 1.
+PLATT_C = 1.0
 
 
 class CannotTrain(ValueError):
@@ -181,7 +184,7 @@ def _calibrate(logits: np.ndarray, dev: list[Example], trained: list[str], base_
     for j, name in enumerate(ALL_OUTPUTS):
         known, y = _truth(dev, name)
         if name in trained and 0 < y[known].sum() < known.sum():
-            scale, shift = thresholds.platt(logits[known, j], y[known])
+            scale, shift = thresholds.platt(logits[known, j], y[known], c=PLATT_C)
             calibration[name] = {"scale": scale, "shift": shift}
     probs = _probabilities(logits, calibration)
     for name in (*trained, *(c.name for c in BY_NAME.values() if set(c.combines) & set(trained))):

@@ -19,11 +19,12 @@ UNCERTAIN_MIN_RECALL = 0.99
 UNCERTAIN_MAX_FALSE_ALARMS = 0.08
 
 
-def platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Scale and shift so that sigmoid(scale * logit + shift) is calibrated on this split."""
+def platt(logit: np.ndarray, y: np.ndarray, c: float = 100.0) -> tuple[float, float]:
+    """Scale and shift so that sigmoid(scale * logit + shift) is calibrated on this split (`c`: inverse regularisation;
+    a small split that separates perfectly needs a low one, or the scale runs off and every score becomes 0 or 1)."""
     if y.min() == y.max():
         return 1.0, 0.0
-    model = LogisticRegression(C=100.0).fit(logit.reshape(-1, 1), y)
+    model = LogisticRegression(C=c).fit(logit.reshape(-1, 1), y)
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
