@@ -33,7 +33,7 @@ class ChatCompletionRequest(OpenAIBaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str = Field(min_length=1)
     # Strict like the OpenAI API: "2" is not an n, 1 is not a stream flag (and the published schema says so).
-    n: StrictInt | None = Field(default=None, ge=1, le=16)
+    n: StrictInt | None = Field(default=None, ge=1, le=128)  # OpenAI's own bound
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     temperature: Number | None = None
@@ -44,7 +44,7 @@ class ChatCompletionRequest(OpenAIBaseModel):
     max_completion_tokens: StrictInt | None = None
     seed: StrictInt | None = None
     stop: StrictStr | list[StrictStr] | None = None
-    user: StrictStr | None = None
+    user: StrictStr | None = None  # the app's id for its user: passed upstream, and keys user memory (app/users/)
 
     def upstream_body(self, **changes: Any) -> dict[str, Any]:
         body = self.model_dump(exclude_unset=True, exclude_none=False)
@@ -63,6 +63,8 @@ class GuardScoreRequest(BaseModel):
     reply: str
     model: str = "unknown"
     policy: str | None = None
+    user: str | None = Field(default=None, description="The app's id for its user, as in chat completions: the "
+                             "remembered signals are read (never written) and returned under `user`.")
 
 
 class ErrorDetail(BaseModel):

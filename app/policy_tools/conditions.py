@@ -8,17 +8,19 @@ from typing import Any
 
 import cel
 
-from app.policy.cel_env import CONTEXT_FIELDS, REPLY_FIELDS
+from app.policy.cel_env import CONTEXT_FIELDS, OWNERS, REPLY_FIELDS, USER_FIELDS
 
-SCORE_VARIABLES = tuple(f"reply.{f}" for f in REPLY_FIELDS) + tuple(f"context.{f}" for f in CONTEXT_FIELDS)
+SCORE_VARIABLES = (tuple(f"reply.{f}" for f in REPLY_FIELDS) + tuple(f"context.{f}" for f in CONTEXT_FIELDS)
+                   + tuple(f"user.{f}" for f in USER_FIELDS))
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
 _OP = r"<=|>=|==|!=|<|>"
-_VAR = r"(?:reply|context|request)\s*\.\s*[A-Za-z_][A-Za-z0-9_]*|attempt"
+_OWNER = "|".join(OWNERS)
+_VAR = rf"(?:{_OWNER})\s*\.\s*[A-Za-z_][A-Za-z0-9_]*|attempt"
 _VAR_FIRST = re.compile(rf"(?P<var>{_VAR})\s*(?P<op>{_OP})\s*(?P<num>{_NUMBER})(?![\w.])")
 _NUM_FIRST = re.compile(rf"(?<![\w.])(?P<num>{_NUMBER})\s*(?P<op>{_OP})\s*(?P<var>{_VAR})")
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
-_REFERENCE = re.compile(r"\b(?:(reply|context|request)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)|(attempt|flags))\b")
+_REFERENCE = re.compile(rf"\b(?:({_OWNER})\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)|(attempt|flags))\b")
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,19 @@ def mask_strings(source: str) -> str:
     return _STRING.sub(lambda m: "'" + " " * (len(m.group()) - 2) + "'", source)
 
 
-def comparisons(source: str) -> list[Comparison]:
+def comparison_spans(source: str) -> list[tuple[int, int, Comparison]]:
+    """Each comparison with the [start, end) of its text in source, in order (calibrate rewrites one by its span)."""
     masked = mask_strings(source)
-    found: list[tuple[int, Comparison]] = []
+    found: list[tuple[int, int, Comparison]] = []
     for m in _VAR_FIRST.finditer(masked):
-        found.append((m.start(), Comparison(re.sub(r"\s+", "", m["var"]), m["op"], float(m["num"]))))
+        found.append((m.start(), m.end(), Comparison(re.sub(r"\s+", "", m["var"]), m["op"], float(m["num"]))))
     for m in _NUM_FIRST.finditer(masked):
-        found.append((m.start(), Comparison(re.sub(r"\s+", "", m["var"]), _FLIP[m["op"]], float(m["num"]))))
-    return [c for _, c in sorted(found, key=lambda pair: pair[0])]
+        found.append((m.start(), m.end(), Comparison(re.sub(r"\s+", "", m["var"]), _FLIP[m["op"]], float(m["num"]))))
+    return sorted(found, key=lambda found_at: found_at[0])
+
+
+def comparisons(source: str) -> list[Comparison]:
+    return [c for _, _, c in comparison_spans(source)]
 
 
 def numeric_literals(source: str) -> list[float]:
