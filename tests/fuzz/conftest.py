@@ -15,7 +15,7 @@ from app.scripted_upstream import ScriptedUpstream
 from tests.conftest import POLICIES
 
 # CI: a couple of minutes for the whole folder. The long run is bench/fuzz.py (README, "Fuzzing").
-settings.register_profile("fuzz-ci", max_examples=20, deadline=None, database=None, derandomize=False,
+settings.register_profile("fuzz-ci", max_examples=80, deadline=None, database=None, derandomize=False,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                  HealthCheck.function_scoped_fixture, HealthCheck.large_base_example])
 
