@@ -135,4 +135,10 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {
-    "schema": {"type": "string", "description": "`data: {chat.completion.chunk}` events, then `data: [DONE]`"}}}}}
+    # One server-sent event (OpenAPI 3.1 describes an event stream by its events).
+    "itemSchema": {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+                   "required": ["data"]},
+    "schema": {"type": "array", "items": {"type": "object", "properties": {"data": {"type": "string"},
+                                                                         "event": {"type": "string"}},
+                                          "required": ["data"]},
+               "description": "Server-sent events: `data: {chat.completion.chunk}` events, then `data: [DONE]`"}}}}}
