@@ -10,18 +10,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from app.bounded_log import BoundedLog
 from app.metrics import Metrics
 
 log = logging.getLogger("heedful.store")
 AUDIT_STREAM = "heedful:audit"
 REVIEW_STREAM = "heedful:review"
 _RETRY_AFTER_S = 1.0
+# The in-process audit log (no Redis, or Redis down) keeps the newest records within this many bytes of JSON as well as
+# within audit_maxlen records: about 20,000 plain records, far fewer with texts.
+MEMORY_AUDIT_MAX_BYTES = 16 * 2**20
 
 
 class Store(Protocol):
@@ -34,9 +38,9 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    def __init__(self, audit_maxlen: int, cache_size: int = 10_000) -> None:
-        self._audit: deque[dict[str, Any]] = deque(maxlen=audit_maxlen)
-        self._review: deque[dict[str, Any]] = deque(maxlen=audit_maxlen)
+    def __init__(self, audit_maxlen: int, cache_size: int = 10_000, audit_max_bytes: int = MEMORY_AUDIT_MAX_BYTES) -> None:
+        self._audit = BoundedLog(audit_maxlen, audit_max_bytes)
+        self._review = BoundedLog(audit_maxlen, audit_max_bytes)
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
         self._budgets: dict[tuple[str, int], int] = {}
@@ -70,7 +74,7 @@ class MemoryStore:
             self._review.append(record)
 
     async def recent_audit(self, count: int) -> list[dict[str, Any]]:
-        return list(self._audit)[-count:]
+        return self._audit.recent(count)
 
     async def aclose(self) -> None:
         return None

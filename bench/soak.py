@@ -5,7 +5,10 @@
 
 Traffic: plain JSON and SSE requests in a fixed rotation; most carry a draft the default policy repairs (the scripted
 upstream's pacifying, sycophantic and rushed-advice scenarios), the rest pass or get crisis resources. Every user turn
-is unique, so the score cache never answers and every draft is scored (and the cache fills as it would in use).
+is unique, so the score cache never answers and every draft is scored (and the cache fills as it would in use). The
+policies are the repository's, except that the default policy's scoring_timeout_ms is raised (--scoring-timeout-ms):
+32 clients on 2 cores queue for the scorer past the shipped 1.5 s, and the guard would then fail open without scoring,
+which would leave the scorer's memory untested.
 Every server is its own process on loopback (redis-server, scripted upstream, proxy); the RSS is the proxy's.
 
 Reported per store: per minute, requests, errors and p50/p99 latency (JSON: whole response; SSE: to the end of the
@@ -25,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -202,9 +206,22 @@ async def run_soak(url: str, pid: int, soak: Soak, clients: int, seconds: float)
     await asyncio.gather(load(url, soak, clients, seconds, started), sample_memory(pid, soak, seconds, started))
 
 
-def soak_store(store: str, args: argparse.Namespace, upstream_url: str) -> Soak:
+def soak_policies(folder: Path, scoring_timeout_ms: int) -> Path:
+    """The repository's policies, with the default policy's scoring timeout set (0: left as shipped)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in (REPO / "policies").glob("*.yaml"):
+        text = source.read_text()
+        if source.name == "default.yaml" and scoring_timeout_ms:
+            if "\n  limits:\n" not in text:
+                raise SystemExit("policies/default.yaml has no spec.limits block to set scoring_timeout_ms in")
+            text = text.replace("\n  limits:\n", f"\n  limits:\n    scoring_timeout_ms: {scoring_timeout_ms}\n", 1)
+        (folder / source.name).write_text(text)
+    return folder
+
+
+def soak_store(store: str, args: argparse.Namespace, upstream_url: str, policies: Path) -> Soak:
     redis = None
-    env = {"HEEDFUL_UPSTREAM": upstream_url, "HEEDFUL_POLICIES": str(REPO / "policies"), "HEEDFUL_LOG_LEVEL": "warning"}
+    env = {"HEEDFUL_UPSTREAM": upstream_url, "HEEDFUL_POLICIES": str(policies), "HEEDFUL_LOG_LEVEL": "warning"}
     if store == "redis":
         binary = shutil.which("redis-server")
         if binary is None:
@@ -236,7 +253,9 @@ def soak_store(store: str, args: argparse.Namespace, upstream_url: str) -> Soak:
 
 
 def report(soaks: list[Soak], args: argparse.Namespace, command: str, started: str) -> str:
-    out = ["# Soak benchmark", "", f"`{command}` on {os.cpu_count()} cores, started {started}.", ""]
+    timeout = f"{args.scoring_timeout_ms} ms" if args.scoring_timeout_ms else "as shipped (1500 ms)"
+    out = ["# Soak benchmark", "", f"`{command}` on {os.cpu_count()} cores, started {started}; {args.clients} clients, "
+           f"{args.minutes:g} minutes per store, default policy's scoring timeout {timeout}.", ""]
     for soak in soaks:
         base, top, rise = soak.growth_after(120)
         verdict = "pass" if soak.errors == 0 and rise <= 10 else "FAIL"
@@ -265,6 +284,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     parser.add_argument("--stores", nargs="+", choices=("redis", "memory"), default=["redis", "memory"])
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "soak.md")
+    parser.add_argument("--scoring-timeout-ms", type=int, default=60000,
+                        help="the default policy's scoring timeout during the soak (default 60000; 0 keeps the shipped 1500)")
     parser.add_argument("--probe", action="store_true", help="log the proxy's Python heap and malloc figures (bench/soak_probe.py)")
     parser.add_argument("--probe-dir", type=Path, default=Path("/tmp"), help="where --probe writes probe-STORE.jsonl")
     args = parser.parse_args()
@@ -274,7 +295,9 @@ def main() -> None:
     upstream = start([sys.executable, "-m", "app.scripted_upstream", "--port", str(up_port)])
     try:
         wait_ready(f"http://127.0.0.1:{up_port}/v1/models", upstream)
-        soaks = [soak_store(store, args, f"http://127.0.0.1:{up_port}/v1") for store in args.stores]
+        with tempfile.TemporaryDirectory() as tmp:
+            policies = soak_policies(Path(tmp) / "policies", args.scoring_timeout_ms)
+            soaks = [soak_store(store, args, f"http://127.0.0.1:{up_port}/v1", policies) for store in args.stores]
     finally:
         upstream.terminate()
     text = report(soaks, args, command, started)

@@ -3,8 +3,8 @@
     python bench/soak_probe.py OUT.jsonl serve --port 8080 ...      (bench/soak.py --probe starts it this way)
 
 Each line: RSS and anonymous memory (/proc/self/smaps_rollup), glibc's mallinfo2 (bytes in use and free inside malloc's
-arenas, bytes in mmapped chunks), Python's allocated blocks and, when PYTHONTRACEMALLOC is set, the traced Python heap
-and the source lines whose allocations grew most since the first sample. Diagnostics only: not used by the server.
+arenas, bytes in mmapped chunks), Python's allocated blocks and, with SOAK_PROBE_TRACE=1, the Python allocations made
+since tracing started after the 60 s warm-up that are still alive, and the source lines that hold most of them. Diagnostics only: not used by the server.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import os
 import sys
 import threading
 import time
@@ -44,20 +45,23 @@ def _smaps() -> dict[str, float]:
     return {"rss_mib": fields["Rss"], "anonymous_mib": fields["Anonymous"]}
 
 
-def _probe(out: Path, every_s: float) -> None:
+def _probe(out: Path, every_s: float, trace: bool) -> None:
     started, first = time.monotonic(), None
     while True:
         row: dict[str, Any] = {"seconds": round(time.monotonic() - started), **_smaps(), **_mallinfo(),
                                "python_blocks": sys.getallocatedblocks(),
                                "threads": threading.active_count()}
+        if trace and not tracemalloc.is_tracing() and row["seconds"] >= 60:
+            tracemalloc.start(8)  # after the warm-up: startup is not slowed, and what is traced is what came after
         if tracemalloc.is_tracing():
             snapshot = tracemalloc.take_snapshot()
             row["traced_mib"] = tracemalloc.get_traced_memory()[0] / 2**20
             if first is None:
                 first = snapshot
             else:
-                row["grew"] = [f"{stat.size_diff / 1024:+.0f} KiB {stat.traceback}" for stat in
-                               snapshot.compare_to(first, "lineno")[:8]]
+                row["grew"] = [f"{stat.size_diff / 1024:+.0f} KiB {stat.count_diff:+d} {stat.traceback.format()[-1].strip()} <- "
+                               + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in list(stat.traceback)[::-1][1:5])
+                               for stat in snapshot.compare_to(first, "traceback")[:10]]
         with out.open("a") as stream:
             stream.write(json.dumps(row) + "\n")
         time.sleep(every_s)
@@ -66,7 +70,7 @@ def _probe(out: Path, every_s: float) -> None:
 def main() -> None:
     out = Path(sys.argv[1])
     out.write_text("")
-    threading.Thread(target=_probe, args=(out, 30.0), daemon=True, name="soak-probe").start()
+    threading.Thread(target=_probe, args=(out, 30.0, os.environ.get("SOAK_PROBE_TRACE") == "1"), daemon=True, name="soak-probe").start()
     from app.cli import main as cli_main
 
     cli_main(sys.argv[2:])
