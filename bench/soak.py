@@ -244,11 +244,13 @@ def soak_store(store: str, args: argparse.Namespace, upstream_url: str, policies
         if proxy.poll() is not None:
             soak.error_examples.append(f"the proxy exited with {proxy.returncode}")
     finally:
-        proxy.terminate()
-        proxy.wait(10)
-        if redis is not None:
-            redis.terminate()
-            redis.wait(10)
+        for process in (proxy, redis):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(60)  # a graceful shutdown drains background work; a loaded machine makes it slow
+                except subprocess.TimeoutExpired:
+                    process.kill()
     return soak
 
 
@@ -297,7 +299,10 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{up_port}/v1/models", upstream)
         with tempfile.TemporaryDirectory() as tmp:
             policies = soak_policies(Path(tmp) / "policies", args.scoring_timeout_ms)
-            soaks = [soak_store(store, args, f"http://127.0.0.1:{up_port}/v1", policies) for store in args.stores]
+            soaks = []
+            for store in args.stores:
+                soaks.append(soak_store(store, args, f"http://127.0.0.1:{up_port}/v1", policies))
+                args.out.write_text(report(soaks, args, command, started))  # each store's figures kept as soon as known
     finally:
         upstream.terminate()
     text = report(soaks, args, command, started)

@@ -118,6 +118,11 @@ def test_merge_refuses_an_incomplete_or_mixed_set(replayed: Path, tmp_path: Path
     (tmp_path / "edited.json").write_text(json.dumps(edited))
     mixed = _heedful("--merge", parts[0], parts[1], tmp_path / "edited.json")
     assert mixed.returncode == 2 and "policies differs" in mixed.stderr
+    damaged = json.loads(parts[1].read_text())
+    del damaged["stats"]["histograms"]
+    (tmp_path / "damaged.json").write_text(json.dumps(damaged))
+    broken = _heedful("--merge", parts[0], tmp_path / "damaged.json", parts[2])
+    assert broken.returncode == 2 and "incomplete or damaged (KeyError: 'histograms')" in broken.stderr
     (tmp_path / "junk.json").write_text("[1, 2]")
     junk = _heedful("--merge", tmp_path / "junk.json")
     assert junk.returncode == 2 and "not a heedful replay partial result" in junk.stderr

@@ -130,6 +130,18 @@ def merge_partials(paths: list[Path]) -> tuple[ReplayStats, list[LoadedPolicy], 
         if not isinstance(partial, dict) or partial.get("format") != PARTIAL_FORMAT:
             raise ShardError(f"{path}: not a heedful replay partial result (format {PARTIAL_FORMAT})")
         partials.append((path, partial))
+    try:
+        stats, first = _merge_checked(partials)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        if isinstance(exc, ShardError):
+            raise
+        raise ShardError(f"a partial result is incomplete or damaged ({type(exc).__name__}: {exc})") from exc
+    policies = [parse_policy(p["text"], p["file"]) for p in first["policies"]]
+    return stats.canonical(), policies, str(first["log"])
+
+
+def _merge_checked(partials: list[tuple[Path, dict[str, Any]]]) -> tuple[ReplayStats, dict[str, Any]]:
+    """Check that the partials are each shard of one replay exactly once, then merge them in shard order."""
     first_path, first = partials[0]
     count = first["shard"][1]
     for path, partial in partials[1:]:
@@ -148,5 +160,4 @@ def merge_partials(paths: list[Path]) -> tuple[ReplayStats, list[LoadedPolicy], 
     stats = stats_from_data(ordered[0][1]["stats"], ordered[0][1]["seconds"])
     for _, partial in ordered[1:]:
         stats.merge(stats_from_data(partial["stats"], partial["seconds"]))
-    policies = [parse_policy(p["text"], p["file"]) for p in first["policies"]]
-    return stats.canonical(), policies, str(first["log"])
+    return stats, first
