@@ -92,15 +92,18 @@ class Soak:
         return base, top, 100 * (top - base) / base
 
 
-def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, cwd=REPO, env=os.environ | (env or {}), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start(args: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+    # Never an unread pipe: a server that logs (a warning per Redis timeout under load) would fill it and then block,
+    # stalling every request (a first 10-minute run did exactly that after ~9 minutes).
+    output = log.open("ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(args, cwd=REPO, env=os.environ | (env or {}), stdout=output, stderr=output)
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 300) -> None:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+            raise RuntimeError(f"{url}: the process exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -235,7 +238,7 @@ def soak_store(store: str, args: argparse.Namespace, upstream_url: str, policies
     if args.probe:
         serve = [sys.executable, str(REPO / "bench" / "soak_probe.py"), str(args.probe_dir / f"probe-{store}.jsonl"),
                  *serve[3:]]
-    proxy = start(serve, env)
+    proxy = start(serve, env, args.probe_dir / f"proxy-{store}.log")
     soak = Soak(store)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proxy)
@@ -289,7 +292,8 @@ def main() -> None:
     parser.add_argument("--scoring-timeout-ms", type=int, default=60000,
                         help="the default policy's scoring timeout during the soak (default 60000; 0 keeps the shipped 1500)")
     parser.add_argument("--probe", action="store_true", help="log the proxy's Python heap and malloc figures (bench/soak_probe.py)")
-    parser.add_argument("--probe-dir", type=Path, default=Path("/tmp"), help="where --probe writes probe-STORE.jsonl")
+    parser.add_argument("--probe-dir", type=Path, default=Path("/tmp"),
+                        help="where the proxy's output (proxy-STORE.log) and --probe's probe-STORE.jsonl go")
     args = parser.parse_args()
     command = " ".join([".venv/bin/python", "bench/soak.py", *sys.argv[1:]])
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
