@@ -87,13 +87,25 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
 
 
 async def record_decision(svc: Services, decision: Decision, facts: RequestFacts, request_id: str,
-                          messages: list[dict[str, Any]], stream: bool, added_seconds: float) -> None:
-    """Metrics, the audit record and one log line (never texts) for a settled decision."""
+                          messages: list[dict[str, Any]], stream: bool, added_seconds: float,
+                          extra: dict[str, Any] | None = None) -> None:
+    """Metrics, the audit record and one log line (never texts) for a settled decision; `extra` adds fields (the
+    choice of a several-choice stream, why a stream was cut)."""
     svc.metrics.requests.labels(decision.policy.name, decision.rule, decision.action, str(stream).lower()).inc()
     svc.metrics.added_latency.labels(decision.policy.name, str(stream).lower()).observe(added_seconds)
     if decision.scores is not None:
         for label in HEADLINE_SCORES:
             svc.metrics.score.labels(label).observe(decision.scores.reply[label])
-    record = audit_record(decision, facts, request_id, messages, stream)
+    record = audit_record(decision, facts, request_id, messages, stream) | (extra or {})
     await svc.store.append_audit(record, decision.review)
     log.info("guarded reply", extra={k: record[k] for k in _LOGGED})
+
+
+async def record_skip(svc: Services, request_id: str, facts: RequestFacts, reason: str, choice: int | None = None) -> None:
+    """A reply passed through unjudged: counted in heedful_skipped_total and audited with its reason."""
+    svc.metrics.skipped.labels(reason).inc()
+    record: dict[str, Any] = {"ts": time.time(), "request_id": request_id, "outcome": f"skipped_{reason}",
+                              "model": facts.model, "tenant": facts.tenant, "stream": facts.stream}
+    if choice is not None:
+        record["choice"] = choice
+    await svc.store.append_audit(record, False)

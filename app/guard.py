@@ -25,6 +25,7 @@ from app.policy.model import REPAIR_ACTIONS, Action, Rule
 from app.scoring import ScoringService
 from app.store import Store
 from app.upstream import Upstream
+from app.users.profile import NO_USER, UserView
 from classifiers import SCORE_LABELS, PreparedContext, Scores
 from classifiers.encoder import WindowCache
 from classifiers.inputs import ConversationError
@@ -80,10 +81,20 @@ class Decision:
 
 
 @dataclass
+class RepairAllowance:
+    """The repair calls one request may make, shared by its choices (`n > 1`): the policy's max_attempts bounds a
+    request, so a large `n` costs more scoring, never more calls to the model."""
+
+    limit: int
+    spent: int = 0
+
+
+@dataclass
 class _RepairRecord:
     """What the repair loop did, for the Decision it settles into."""
 
     attempts: int = 0
+    allowance: RepairAllowance | None = None
     outcome: str = "passed"
     budget_exhausted: bool = False
     repair_error: str | None = None
@@ -109,13 +120,14 @@ class Guard:
         draft: str,
         authorization: str | None,
         window_cache: WindowCache | None = None,
+        allowance: RepairAllowance | None = None,
     ) -> Decision:
         started = time.perf_counter()
         scored = await self._scored(policy, messages, prepared, draft, window_cache)
         if isinstance(scored, _Failure):
             return self._failed(policy, draft, scored, started)
         context, scores = scored
-        record = _RepairRecord()
+        record = _RepairRecord(allowance=allowance)
         try:
             verdict = self._verdict(policy, scores, facts, 0)
             final = Candidate(draft, scores, verdict)
@@ -153,8 +165,10 @@ class Guard:
         try:
             async with asyncio.timeout(policy.document.spec.limits.scoring_timeout_ms / 1000):
                 # Shielded: the context pass is shared with the rest of the request (the audit of a stream reuses it).
-                context = await asyncio.shield(prepared)
-                scores = (await self.scoring.score(messages, context, [draft], window_cache))[0]
+                # The reply pass does not wait for it: both run at once where the model allows.
+                context_pass = asyncio.shield(prepared)
+                scores = (await self.scoring.score(messages, context_pass, [draft], window_cache))[0]
+                context = await context_pass
         except (TimeoutError, asyncio.TimeoutError):
             return _Failure("scoring_timeout")
         except ConversationError:
@@ -218,18 +232,21 @@ class Guard:
             rule_deadline = rule_started[rule.name] + rule.time_budget_ms / 1000 if rule.time_budget_ms else deadline
             remaining = min(deadline, rule_deadline) - time.perf_counter()
             if (record.attempts >= limits.max_attempts or per_rule.get(rule.name, 0) >= (rule.max_attempts or limits.max_attempts)
-                    or remaining <= 0):
+                    or remaining <= 0 or (record.allowance is not None and record.allowance.spent >= record.allowance.limit)):
                 return self._exhausted(policy, seen, record)
             if limits.regenerations_per_minute is not None and not await self.store.take_budget(
                     facts.tenant, limits.regenerations_per_minute):
                 record.budget_exhausted = True
                 return self._exhausted(policy, seen, record)
             record.attempts += 1
+            if record.allowance is not None:
+                record.allowance.spent += 1
             per_rule[rule.name] = per_rule.get(rule.name, 0) + 1
             self.metrics.regenerations.labels(policy.name, rule.name).inc()
             try:
                 texts = await asyncio.wait_for(
-                    self._ask_upstream(policy, request, messages, rule, current.text, authorization), remaining)
+                    self._ask_upstream(policy, request, messages, rule, current.text, authorization, facts.user),
+                    remaining)
             except (TimeoutError, asyncio.TimeoutError):
                 record.repair_error = "time budget spent"
                 return self._exhausted(policy, seen, record)
@@ -262,8 +279,9 @@ class Guard:
         return chosen
 
     async def _ask_upstream(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
-                            rule: Rule, draft: str, authorization: str | None) -> list[str]:
-        instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()}, rule.instruction)
+                            rule: Rule, draft: str, authorization: str | None, user: UserView = NO_USER) -> list[str]:
+        instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()},
+                                      rule.instruction, user)
         if rule.action == Action.rewrite:
             guidance = (f"Revise the draft reply below so that it follows this guidance. {instruction}\n"
                         f"Return only the revised reply.\n\nDraft reply:\n{draft}")

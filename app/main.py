@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
         await services.drain(settings.shutdown_drain_s)
         await services.upstream.aclose()
         await services.store.aclose()
+        await services.users.store.aclose()
         services.scoring.shutdown()
 
     app = FastAPI(title="Heedful", version="0.1.0", lifespan=lifespan)

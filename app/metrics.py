@@ -15,7 +15,7 @@ class Metrics:
         self.requests = Counter("heedful_requests", "Guarded requests by policy, rule and action.",
                                 ["policy", "rule", "action", "stream"], registry=r)
         self.skipped = Counter("heedful_skipped", "Requests passed through unjudged, by reason (guard_disabled, "
-                               "not_user_turn, stream_with_n).", ["reason"], registry=r)
+                               "not_user_turn, tool_call).", ["reason"], registry=r)
         self.score = Histogram("heedful_score", "Draft scores by label.", ["label"], buckets=_SCORE_BUCKETS, registry=r)
         self.scoring_seconds = Histogram("heedful_scoring_seconds", "Classifier time by stage.", ["stage"],
                                          buckets=_LATENCY_BUCKETS, registry=r)
@@ -25,12 +25,16 @@ class Metrics:
         self.regenerations = Counter("heedful_regenerations", "Repair calls to the upstream.", ["policy", "rule"], registry=r)
         self.failures = Counter("heedful_guard_failures", "Guard failures by kind.", ["kind"], registry=r)
         self.policy_reloads = Counter("heedful_policy_reloads", "Policy reloads by outcome.", ["outcome"], registry=r)
+        self.client_disconnects = Counter("heedful_client_disconnects", "Clients that left before their reply was "
+                                          "complete (their upstream work is cancelled), by stage.", ["stage"], registry=r)
         self.in_flight = Gauge("heedful_in_flight_requests", "Requests being handled.", registry=r)
         self.redis_up = Gauge("heedful_redis_up", "1 when the last Redis operation succeeded.", registry=r)
         self.latency_budget = Gauge("heedful_policy_latency_budget_seconds", "Each policy's added-latency budget.",
                                     ["policy"], registry=r)
-        for kind in ("scoring_error", "scoring_timeout", "upstream_error", "upstream_timeout", "redis"):
+        for kind in ("scoring_error", "scoring_timeout", "upstream_error", "upstream_timeout", "redis", "user_memory"):
             self.failures.labels(kind)
+        for stage in ("before_reply", "mid_stream"):
+            self.client_disconnects.labels(stage)
         for outcome in ("success", "failure"):
             self.policy_reloads.labels(outcome)
 

@@ -16,6 +16,7 @@ from app.policy.watcher import PolicyStore
 from app.scoring import ScoringService
 from app.store import MemoryStore, RedisStore, Store
 from app.upstream import Upstream
+from app.users.memory import UserMemory, build_user_memory
 from classifiers import Scorer
 
 
@@ -28,6 +29,7 @@ class Services:
     upstream: Upstream
     store: Store
     guard: Guard
+    users: UserMemory
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -50,15 +52,18 @@ class Services:
 
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     policies = PolicyStore(settings.policies, metrics)
-    scorer = Scorer(settings.model_path, threads=1, arena=False)
+    scorer = Scorer(settings.model_path, threads=1, arena=False, idle_threads=settings.scoring_threads)
     store: Store = (
         RedisStore(settings.redis_url, settings.redis_timeout_s, settings.audit_maxlen, settings.audit_retention_s, metrics)
         if settings.redis_url else MemoryStore(settings.audit_maxlen)
     )
     scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)
     key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
-    upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s)
-    return Services(settings, metrics, policies, scoring, upstream, store, Guard(scoring, upstream, store, metrics))
+    upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s,
+                        max_response_bytes=settings.upstream_max_response_bytes,
+                        api_key_header=settings.upstream_api_key_header)
+    return Services(settings, metrics, policies, scoring, upstream, store, Guard(scoring, upstream, store, metrics),
+                    build_user_memory(settings, metrics))
 
 
 def services(request: Request) -> Services:

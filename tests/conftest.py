@@ -74,8 +74,10 @@ def scripted(upstream: tuple[ScriptedUpstream, LocalServer]) -> Iterator[Scripte
     scripted, _ = upstream
     scripted.requests.clear()
     scripted.overrides.clear()
+    scripted.choices.clear()
     yield scripted
     scripted.overrides.clear()
+    scripted.choices.clear()
 
 
 @pytest.fixture

@@ -11,7 +11,13 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.policy.cel_env import TOP_LEVEL
 from classifiers.labels import CORRECTIVE
+
+# The `when` help an editor shows: every variable of the one CEL environment (app/policy/cel_env.py).
+WHEN_HELP = "CEL condition over " + ", ".join(
+    f"{owner}.{name}" if name else owner
+    for owner, fields in TOP_LEVEL.items() for name in (fields or ("",))) + "."
 
 
 class Strict(BaseModel):
@@ -44,7 +50,7 @@ class Rule(Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique within the policy; shows in headers, logs and audit.")
     description: str = ""
-    when: str = Field(min_length=1, description="CEL condition over reply.*, context.*, request.*, attempt and flags.")
+    when: str = Field(min_length=1, description=WHEN_HELP)
     action: Action
     label: CorrectiveLabel | None = Field(
         default=None, description="Which corrective instruction a regenerate/rewrite uses."
