@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -73,6 +74,35 @@ class Settings(BaseSettings):
                                          "no signal is kept longer.")
     user_memory_max_users: int = Field(100_000, gt=0, description="In-process store: the most users kept (least "
                                        "recently seen go first).")
+    # Durability of audit records and budgets while Redis is away (docs/deployment.md#when-redis-fails).
+    audit_spool_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "heedful-audit-spool",
+        description="Where audit records wait while Redis is unavailable (used only with a Redis URL). Default: "
+        "$TMPDIR/heedful-audit-spool, inside the container's writable /tmp (an emptyDir in Kubernetes).")
+    audit_spool_max_bytes: int = Field(48 * 1024 * 1024, gt=0, description="Spool bound in record bytes; records past "
+                                       "it are dropped and counted in heedful_audit_dropped_total{reason=\"spool_full\"}.")
+    audit_spool_max_records: int = Field(200_000, gt=0, description="Spool bound in records (whichever bound comes first).")
+    audit_spool_fsync: bool = Field(False, description="fsync every spooled record (survives power loss, not only a "
+                                    "process crash); worth it only on a volume that outlives the node.")
+    audit_required: bool = Field(False, description="Audit is required, not best-effort: /readyz fails while audit records "
+                                 "would be lost (the spool is full or cannot be written). Default: best-effort.")
+    budget_replicas: int = Field(1, ge=1, description="Replicas sharing Redis: while Redis is unavailable each spends at "
+                                 "most 1/budget_replicas of a tenant's repair budget on its own.")
+    # The review console (app/console, docs/review-console.md): `heedful console`, or mounted at /console by `console`.
+    console: bool = Field(False, description="Mount the review console at /console in the proxy.")
+    console_db_url: str = Field("sqlite:///heedful-console.db", description="The console's database (SQLAlchemy URL): "
+                                "SQLite by default, postgresql+psycopg://... for a shared one.")
+    console_tokens_file: Path | None = Field(None, description="JSON file of console API tokens (hashed) with roles; "
+                                             "`heedful console token add` writes it.")
+    console_tokens: list[dict[str, str]] = Field(default_factory=list, description="Console tokens as JSON, same entries "
+                                                 "as the file: [{\"name\", \"role\", \"sha256\"}].")
+    console_session_secret: SecretStr | None = Field(None, description="Signs console session cookies; unset: a random "
+                                                     "one per start (sessions end with the process).")
+    console_secure_cookies: bool = Field(True, description="Session cookies only over HTTPS (browsers treat localhost "
+                                         "as secure); turn off only behind plain-HTTP test rigs.")
+    console_retention_days: float = Field(90.0, gt=0, description="Decisions older than this leave the console's "
+                                          "database (a policy's audit.retention_days may say sooner).")
+    console_ingest_batch: int = Field(500, ge=1, description="Audit records read per poll of the stream.")
 
     @model_validator(mode="after")
     def _key_from_file(self) -> Settings:

@@ -31,6 +31,22 @@ class Metrics:
         self.redis_up = Gauge("heedful_redis_up", "1 when the last Redis operation succeeded.", registry=r)
         self.latency_budget = Gauge("heedful_policy_latency_budget_seconds", "Each policy's added-latency budget.",
                                     ["policy"], registry=r)
+        # The durable audit path and budgets while Redis is away (app/store.py, docs/deployment.md#when-redis-fails).
+        self.audit_spooled = Counter("heedful_audit_spooled", "Audit records written to the on-disk spool because Redis "
+                                     "was unavailable or slower than its timeout.", registry=r)
+        self.audit_resent = Counter("heedful_audit_resent", "Spooled audit records re-sent to Redis.", registry=r)
+        self.audit_dropped = Counter("heedful_audit_dropped", "Audit records lost, by reason (spool_full: past the spool's "
+                                     "bound; spool_error: the spool could not be written; spool_unavailable: no spool).",
+                                     ["reason"], registry=r)
+        self.audit_spool_records = Gauge("heedful_audit_spool_records", "Audit records waiting in the spool.", registry=r)
+        self.audit_spool_bytes = Gauge("heedful_audit_spool_bytes", "Bytes of audit records waiting in the spool.",
+                                       registry=r)
+        self.budget_fallback = Counter("heedful_budget_fallback_decisions", "Repair-budget decisions this replica made "
+                                       "on its own share while Redis was unavailable, by outcome.", ["outcome"], registry=r)
+        for reason in ("spool_full", "spool_error", "spool_unavailable"):
+            self.audit_dropped.labels(reason)
+        for outcome in ("allowed", "denied"):
+            self.budget_fallback.labels(outcome)
         for kind in ("scoring_error", "scoring_timeout", "upstream_error", "upstream_timeout", "redis", "user_memory"):
             self.failures.labels(kind)
         for stage in ("before_reply", "mid_stream"):

@@ -14,7 +14,7 @@ from app.guard import Guard
 from app.metrics import Metrics
 from app.policy.watcher import PolicyStore
 from app.scoring import ScoringService
-from app.store import MemoryStore, RedisStore, Store
+from app.store import MemoryStore, Store, open_redis_store
 from app.upstream import Upstream
 from app.users.memory import UserMemory, build_user_memory
 from classifiers import Scorer
@@ -53,10 +53,7 @@ class Services:
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     policies = PolicyStore(settings.policies, metrics)
     scorer = Scorer(settings.model_path, threads=1, arena=False, idle_threads=settings.scoring_threads)
-    store: Store = (
-        RedisStore(settings.redis_url, settings.redis_timeout_s, settings.audit_maxlen, settings.audit_retention_s, metrics)
-        if settings.redis_url else MemoryStore(settings.audit_maxlen)
-    )
+    store: Store = open_redis_store(settings, metrics) if settings.redis_url else MemoryStore(settings.audit_maxlen)
     scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)
     key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
     upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s,

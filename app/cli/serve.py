@@ -61,7 +61,8 @@ def startup_summary(settings: Settings) -> str:
     model = load_model_info(settings.model_path)
     upstream = urlsplit(settings.upstream)
     upstream_shown = f"{upstream.scheme}://{upstream.hostname}{f':{upstream.port}' if upstream.port else ''}{upstream.path}"
-    store = "redis" if settings.redis_url else "in-process (no Redis configured)"
+    store = (f"redis (audit spool while it is away: {settings.audit_spool_dir})" if settings.redis_url
+             else "in-process (no Redis configured)")
     lines = [f"heedful: listening on http://{settings.host}:{settings.port}/v1 (OpenAI-compatible)",
              f"heedful: upstream {upstream_shown}" + (" (deployment key replaces client keys)" if settings.upstream_api_key else ""),
              f"heedful: model {model.name} v{model.version} ({settings.model_path})",
