@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -28,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.audit_spool import AuditSpool, SpoolFull
+from app.bounded_log import BoundedLog
 from app.budget_fallback import FallbackBudgets, minute_now
 from app.config import Settings
 from app.metrics import Metrics
@@ -36,6 +37,9 @@ log = logging.getLogger("heedful.store")
 AUDIT_STREAM = "heedful:audit"
 REVIEW_STREAM = "heedful:review"
 _RETRY_AFTER_S = 1.0
+# The in-process audit log (no Redis, or Redis away) keeps the newest records within this many bytes of JSON and
+# audit_maxlen records: about 17,000 plain records, far fewer with texts.
+MEMORY_AUDIT_MAX_BYTES = 16 * 2**20
 _RESEND_BATCH = 100
 # Re-sending runs in the background (no reply waits on it), so it may wait longer for Redis than a request does: fewer
 # spurious timeouts under load, so fewer records sent twice.
@@ -60,9 +64,9 @@ def with_record_id(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class MemoryStore:
-    def __init__(self, audit_maxlen: int, cache_size: int = 10_000) -> None:
-        self._audit: deque[dict[str, Any]] = deque(maxlen=audit_maxlen)
-        self._review: deque[dict[str, Any]] = deque(maxlen=audit_maxlen)
+    def __init__(self, audit_maxlen: int, cache_size: int = 10_000, audit_max_bytes: int = MEMORY_AUDIT_MAX_BYTES) -> None:
+        self._audit = BoundedLog(audit_maxlen, audit_max_bytes)
+        self._review = BoundedLog(audit_maxlen, audit_max_bytes)
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
         self._budgets: dict[tuple[str, int], int] = {}
@@ -104,7 +108,7 @@ class MemoryStore:
             self._review.append(record)
 
     async def recent_audit(self, count: int) -> list[dict[str, Any]]:
-        return list(self._audit)[-count:]
+        return self._audit.recent(count)
 
     async def health(self) -> dict[str, Any]:
         return {"kind": "memory", "audit_at_risk": None}

@@ -2,6 +2,7 @@
 
     python bench/replay_bench.py                       # 100,000 lines, 2 workers x 1 thread
     python bench/replay_bench.py --lines 20000 --configs 2x1 0x2 1x2
+    python bench/replay_bench.py --lines 1000000 --shards 4      # one process vs 4 shard processes + merge
 
 Not part of the test suite. The bound to meet on a 2-core machine: >= 50 lines/s and <= 400 MiB RSS (all processes).
 """
@@ -106,11 +107,50 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+REPLAY = ("import sys, argparse; from app.cli import replay; p = argparse.ArgumentParser(); c = p.add_subparsers(); "
+          "replay.register(c); a = p.parse_args(sys.argv[1:]); sys.exit(a.run(a))")
+POLICIES = ["--policy", str(REPO / "policies" / "companion.yaml"), "--against", str(REPO / "policies" / "default.yaml")]
+
+
+def _watch(processes: list[subprocess.Popen[bytes]]) -> int:
+    """Wait for every process; the peak resident memory of them all together (MiB)."""
+    peak = 0
+    while any(p.poll() is None for p in processes):
+        peak = max(peak, sum(_tree_rss(p.pid) for p in processes if p.poll() is None))
+        time.sleep(0.25)
+    if any(p.returncode for p in processes):
+        raise SystemExit(f"a replay process failed: {[p.returncode for p in processes]}")
+    return peak // 2**20
+
+
+def shard_comparison(log: Path, lines: int, shards: int, tmp: Path) -> list[str]:
+    """One process (2 scoring threads) against `shards` shard processes side by side (1 thread each) and the merge;
+    the two reports' data must be equal."""
+    def replay(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", REPLAY, "replay", *args], cwd=REPO, stdout=subprocess.DEVNULL)
+
+    started = time.perf_counter()
+    single_peak = _watch([replay(str(log), *POLICIES, "--workers", "2", "--no-progress", "--json", str(tmp / "single.json"))])
+    single_s = time.perf_counter() - started
+    started = time.perf_counter()
+    partials = [tmp / f"partial-{i}.json" for i in range(shards)]
+    shard_peak = _watch([replay(str(log), *POLICIES, "--workers", "1", "--no-progress", "--shard", f"{i}/{shards}",
+                                "--partial", str(partials[i])) for i in range(shards)])
+    shards_s = time.perf_counter() - started
+    merge_started = time.perf_counter()
+    _watch([replay("--merge", *map(str, partials), "--json", str(tmp / "merged.json"))])
+    merge_s = time.perf_counter() - merge_started
+    single, merged = (json.loads((tmp / f"{name}.json").read_text())["stats"] for name in ("single", "merged"))
+    same = "yes" if single == merged else "NO"
+    return ["| run | lines | seconds | lines/s | peak RSS MiB (all processes) |", "|---|---|---|---|---|",
+            f"| one process, 2 scoring threads | {lines:,} | {single_s:.1f} | {lines / single_s:.1f} | {single_peak} |",
+            f"| {shards} shard processes side by side, 1 thread each, then merge | {lines:,} | {shards_s + merge_s:.1f} "
+            f"(merge {merge_s:.1f}) | {lines / (shards_s + merge_s):.1f} | {shard_peak} |",
+            "", f"Merged report data equal to the single run's: **{same}**."]
+
+
 def run_once(log: Path, workers: int, threads: int, processes: bool, report: Path | None) -> tuple[float, float, int]:
-    code = ("import sys, argparse; from app.cli import replay; p = argparse.ArgumentParser(); c = p.add_subparsers(); "
-            "replay.register(c); a = p.parse_args(sys.argv[1:]); sys.exit(a.run(a))")
-    cmd = [sys.executable, "-c", code, "replay", str(log), "--policy", str(REPO / "policies" / "companion.yaml"),
-           "--against", str(REPO / "policies" / "default.yaml"), "--workers", str(workers), "--threads", str(threads)]
+    cmd = [sys.executable, "-c", REPLAY, "replay", str(log), *POLICIES, "--workers", str(workers), "--threads", str(threads)]
     if processes:
         cmd.append("--processes")
     if report:
@@ -131,11 +171,15 @@ def main() -> None:
                         help="WORKERSxTHREADS[p]: 2x1 = two threads sharing one model, 1 intra-op thread each (the default); "
                         "1x2 = one batch at a time with 2 intra-op threads; 2x1p = two processes")
     parser.add_argument("--report", type=Path, help="keep the HTML report of the last run here")
+    parser.add_argument("--shards", type=int, help="compare one process with this many shard processes and a merge")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "replay.jsonl"
         write_log(log, args.lines)
         print(f"log: {args.lines:,} lines, {log.stat().st_size / 2**20:.1f} MiB", file=sys.stderr)
+        if args.shards:
+            print("\n".join(shard_comparison(log, args.lines, args.shards, Path(tmp))))
+            return
         rows = []
         for config in args.configs:
             workers, threads = (int(x) for x in config.rstrip("p").split("x"))
