@@ -58,7 +58,8 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
     scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)
     key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
     upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s)
-    return Services(settings, metrics, policies, scoring, upstream, store, Guard(scoring, upstream, store, metrics))
+    guard = Guard(scoring, upstream, store, metrics, settings.repair_placement, settings.rewrite_draft)
+    return Services(settings, metrics, policies, scoring, upstream, store, guard)
 
 
 def services(request: Request) -> Services:
