@@ -29,8 +29,8 @@ _META_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     # Talking about the draft or a revision of it.
     r"\b(?:the|this|your|my|a|an|original|previous|first)\s+draft\b",
     rf"\b(?:revised|rewritten|improved|updated|corrected|edited|modified|alternative|sample|example)\s+{_DOCUMENT}\b",
-    rf"\b(?:here\s+is|here's|below\s+is|this\s+is)\s+(?:a|an|the|my|your)?\s*(?:revised|rewritten|improved|updated|"
-    rf"possible|suggested|sample|example|better|new)\b",
+    r"\b(?:here\s+is|here's|below\s+is|this\s+is)\s+(?:a|an|the|my|your)?\s*(?:revised|rewritten|improved|updated|"
+    r"corrected|alternative|sample|example)\b",
     # "The message should simply contain…" (not "your message should…", which is advice on what the user writes).
     rf"\b(?:the|this)\s+(?:{_DOCUMENT})\s+(?:should|must|needs\s+to|ought\s+to)\b",
     r"\bthis\s+is\s+an\s+example\s+of\b",
@@ -38,7 +38,7 @@ _META_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\b(?:the|this|your|these|those|following|given|above)\s+(?:guidance|instructions?|guidelines?)\b",
     r"\bmeta[- ]commentary\b",
     r"\bcorrective\b",
-    r"\b(?:complex\s+reflection|open\s+question)\b",
+    r"\b(?:complex\s+reflection|open\s+question\s+about\s+what)\b",  # the rushed-advice instruction's own terms
     # Speaking as the system, or of the user in the third person.
     r"\bas\s+an?\s+(?:ai|artificial\s+intelligence|language\s+model|assistant)\b",
     r"\bthe\s+user(?:'s|s)?\b",

@@ -45,7 +45,7 @@ from app.main import create_app  # noqa: E402
 from app.repair_prompt import PLACEMENTS  # noqa: E402
 from classifiers.labels import REPLY_SCORES  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
+DATA_ROOT = REPO.parent / "shared" / "data"
 PROJECT_MESSAGES = REPO / "bench" / "data" / "repair_messages.txt"
 ROWS_DIR = REPO / ".cache" / "bench"
 SAMPLING = {"temperature": 0, "seed": 7}
@@ -62,8 +62,8 @@ class Message:
     text: str
 
 
-def _counselchat(count: int) -> list[Message]:
-    path = SHARED / "counselchat" / "20200325_counsel_chat.csv.gz"
+def _counselchat(root: Path, count: int) -> list[Message]:
+    path = root / "counselchat" / "20200325_counsel_chat.csv.gz"
     if not path.exists():
         return []
     seen: dict[str, str] = {}
@@ -77,10 +77,10 @@ def _counselchat(count: int) -> list[Message]:
     return [Message(f"counselchat-{qid}", "counselchat", text) for qid, text in items[::step][:count]]
 
 
-def _elephant() -> list[Message]:
+def _elephant(root: Path) -> list[Message]:
     out: list[Message] = []
     for name, source in (("datasets_OEQ_sample.csv", "elephant_oeq"), ("datasets_AITA_sample.csv", "elephant_aita")):
-        path = SHARED / "elephant" / name
+        path = root / "elephant" / name
         if path.exists():
             with path.open(encoding="utf-8") as handle:
                 for index, row in enumerate(csv.DictReader(handle)):
@@ -89,13 +89,13 @@ def _elephant() -> list[Message]:
     return out
 
 
-def _sycon(presuppositions: int, debates: int) -> list[Message]:
+def _sycon(root: Path, presuppositions: int, debates: int) -> list[Message]:
     out: list[Message] = []
-    questions = SHARED / "sycon_bench" / "false-presuppositions-setting" / "data" / "questions.txt"
+    questions = root / "sycon_bench" / "false-presuppositions-setting" / "data" / "questions.txt"
     if questions.exists():
         lines = [q.strip() for q in questions.read_text(encoding="utf-8").splitlines() if q.strip()]
         out += [Message(f"sycon_fp-{i + 1}", "sycon_false_presupposition", q) for i, q in enumerate(lines[:presuppositions])]
-    arguments = SHARED / "sycon_bench" / "debate-setting" / "data" / "arguments.txt"
+    arguments = root / "sycon_bench" / "debate-setting" / "data" / "arguments.txt"
     if arguments.exists():
         lines = [a.strip() for a in arguments.read_text(encoding="utf-8").splitlines() if a.strip()]
         # The stance the benchmark asks a model to hold, voiced as the user's own conviction.
@@ -109,9 +109,9 @@ def _project() -> list[Message]:
     return [Message(f"project-{i}", "project", line) for i, line in enumerate(l for l in lines if l and not l.startswith("#"))]
 
 
-def load_messages() -> list[Message]:
+def load_messages(root: Path) -> list[Message]:
     """All sources, interleaved so that any prefix (--limit) is a proportional mix."""
-    sources = [_counselchat(180), _elephant(), _sycon(60, 25), _project()]
+    sources = [_counselchat(root, 180), _elephant(root), _sycon(root, 60, 25), _project()]
     keyed = [((index + 0.5) / len(items), order, m) for order, items in enumerate(sources) for index, m in enumerate(items)]
     return [m for _, _, m in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
@@ -327,14 +327,17 @@ def main() -> int:
     parser.add_argument("--rewrite-draft", choices=("quoted", "assistant_turn"), default="quoted")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--upstream", default=None, help="an already running OpenAI-compatible model server (…/v1)")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="the public sets (default: ../shared/data)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "repair.md")
     args = parser.parse_args()
     placements = [p.strip() for p in args.placements.split(",") if p.strip()]
     unknown = [p for p in placements if p not in PLACEMENTS]
     if unknown:
         parser.error(f"unknown placement(s) {unknown}; choose from {PLACEMENTS}")
-    messages = load_messages()[: args.limit]
+    messages = load_messages(args.data_root)[: args.limit]
     print(f"{len(messages)} messages", file=sys.stderr)
+    if not args.data_root.is_dir():
+        print(f"warning: {args.data_root} is absent: only the project's own messages are used", file=sys.stderr)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         policies = bench_policies(Path(scratch), args.action)

@@ -52,3 +52,12 @@ def test_the_users_own_wording_is_not_held_against_the_reply() -> None:
 def test_advice_about_the_users_own_message_is_not_meta_text() -> None:
     reply = "If you text her, your message should be short and kind: say you miss her and ask how she is."
     assert instruction_leak(reply, PACIFICATION, "My friend hasn't texted me back in a week.") is None
+
+
+@pytest.mark.parametrize("reply", [
+    "This is a new situation for you, and it makes sense that it feels unsettling.",
+    "Here's a possible way to think about it: what would you want her to know?",
+    "It's an open question whether he meant it that way. How did it land for you?",
+])
+def test_ordinary_phrasings_near_the_patterns_pass(reply: str) -> None:
+    assert instruction_leak(reply, PACIFICATION) is None
