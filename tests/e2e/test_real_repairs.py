@@ -28,7 +28,8 @@ spec:
   default: true
   audit: {{include_texts: true}}
   streaming: {{sentences: 2}}
-  limits: {{max_attempts: {attempts}, time_budget_ms: 240000, on_exhausted: {exhausted}, fixed_reply: "{fixed}"}}
+  limits: {{max_attempts: {attempts}, time_budget_ms: 240000, scoring_timeout_ms: 60000, on_exhausted: {exhausted},
+           fixed_reply: "{fixed}"}}
   rules:
     - name: forced-repair
       when: "{when}"
@@ -38,6 +39,8 @@ spec:
 """
 
 
+# The generous time budgets keep a busy CI machine from cutting a repair short: these tests are about what a repair
+# returns, not how fast (bench/ measures speed).
 def real_proxy(make_proxy, policy_dir: Path, llm: LocalLLM, *, action: str = "regenerate", when: str = "attempt == 0",  # type: ignore[no-untyped-def]
                attempts: int = 2, exhausted: str = "best", candidates: int = 1) -> LocalServer:
     """A proxy whose one rule forces the repair under test on the first draft (the model's words decide nothing)."""
@@ -59,8 +62,8 @@ def assert_consistent(headers: Any, text: str, record: dict[str, Any]) -> None:
     assert record["rule"] == "forced-repair"
     assert record["outcome"] in ("repaired", "exhausted_best"), record["outcome"]
     assert record["attempts"] >= 1 and record["candidates"] >= 1
+    assert record["changed"] == (text != record["reply"])
     if record["outcome"] == "repaired":
-        assert text != record["reply"]
         assert instruction_leak(text, instruction_for("pacification", {}, None), USER) is None
         assert record["final_scores"]["pacification"] <= record["scores"]["pacification"]
     else:  # every candidate was rejected or no better: the best acceptable draft is the model's own first one
@@ -72,7 +75,7 @@ def assert_consistent(headers: Any, text: str, record: dict[str, Any]) -> None:
 @pytest.mark.parametrize("action", ["regenerate", "rewrite"])
 def test_a_forced_repair_returns_what_the_decision_and_audit_say(make_proxy, policy_dir, local_llm, action: str) -> None:
     proxy = real_proxy(make_proxy, policy_dir, local_llm, action=action)
-    raw = client_for(proxy, api_key="sk-local").with_options(timeout=300).chat.completions.with_raw_response.create(
+    raw = client_for(proxy).with_options(timeout=300).chat.completions.with_raw_response.create(
         model=MODEL_NAME, messages=[{"role": "user", "content": USER}], **SAMPLING)
     text = raw.parse().choices[0].message.content or ""
     assert raw.headers["x-heedful-action"] == action
