@@ -166,8 +166,10 @@ class Guard:
         try:
             async with asyncio.timeout(policy.document.spec.limits.scoring_timeout_ms / 1000):
                 # Shielded: the context pass is shared with the rest of the request (the audit of a stream reuses it).
-                context = await asyncio.shield(prepared)
-                scores = (await self.scoring.score(messages, context, [draft], window_cache))[0]
+                # The reply pass does not wait for it: both run at once where the model allows.
+                context_pass = asyncio.shield(prepared)
+                scores = (await self.scoring.score(messages, context_pass, [draft], window_cache))[0]
+                context = await context_pass
         except (TimeoutError, asyncio.TimeoutError):
             return _Failure("scoring_timeout")
         except ConversationError:

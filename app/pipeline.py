@@ -28,6 +28,7 @@ from app.policy.model import Holdback, Rule
 from app.services import Services
 from classifiers import PreparedContext, Scores
 from classifiers.encoder import WindowCache
+from classifiers.inputs import view_of
 from classifiers.labels import REPLY_SCORES
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|\n\s*\n")
@@ -72,6 +73,7 @@ class GuardedTurn:
         self.svc, self.policy, self.chat, self.messages, self.facts = svc, policy, chat, messages, facts
         self.prepared, self.authorization, self.request_id, self.holdback = prepared, authorization, request_id, holdback
         self.started = time.perf_counter()
+        self.view = view_of(messages)
         self.window_cache: WindowCache = {}
         self.held = Held()
         self.early_rules: tuple[Rule, ...] = ()
@@ -228,12 +230,10 @@ class GuardedTurn:
     def _read_ahead(self) -> None:
         """Score the windows that can no longer change, one read-ahead at a time (a busy reader is skipped; the next
         sentence end catches up)."""
-        prepared = self.prepared
-        if not prepared.done() or prepared.cancelled() or prepared.exception() is not None:
+        if self.svc.scoring.scorer.reply_needs_context:  # its reply pass reads the head only: nothing to read ahead
             return
         if self._reading is None or self._reading.done():
-            self._reading = asyncio.create_task(
-                self.svc.scoring.read_ahead(prepared.result(), self.held.text, self.window_cache))
+            self._reading = asyncio.create_task(self.svc.scoring.read_ahead(self.view, self.held.text, self.window_cache))
 
     async def _close_upstream(self) -> None:
         close = getattr(self._upstream, "aclose", None)

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,7 +15,7 @@ from app.metrics import Metrics
 from app.store import Store
 from classifiers import PreparedContext, Scorer, Scores
 from classifiers.encoder import WindowCache
-from classifiers.labels import flags_of
+from classifiers.inputs import ConversationView, view_of
 
 
 def cache_key(model_identity: str, messages: Sequence[dict[str, Any]], reply: str) -> str:
@@ -34,6 +34,9 @@ class ScoringService:
         self._store, self._ttl, self._metrics = store, cache_ttl_s, metrics
         self._contexts: MicroBatcher[Sequence[dict[str, Any]], PreparedContext] = MicroBatcher(
             scorer.prepare_many, self._pool, threads)
+        self._reply_scores: MicroBatcher[tuple[ConversationView, str, WindowCache | None], dict[str, float]] = MicroBatcher(
+            lambda items: scorer.reply_scores([v for v, _, _ in items], [r for _, r, _ in items], [c for _, _, c in items]),
+            self._pool, threads)
         self._replies: MicroBatcher[tuple[PreparedContext, str, WindowCache | None], Scores] = MicroBatcher(
             lambda items: scorer.score_replies([p for p, _, _ in items], [r for _, r, _ in items], [c for _, _, c in items]),
             self._pool, threads)
@@ -48,41 +51,51 @@ class ScoringService:
         self._metrics.scoring_seconds.labels("context").observe(time.perf_counter() - start)
         return prepared
 
-    async def read_ahead(self, prepared: PreparedContext, text_so_far: str, window_cache: WindowCache) -> None:
+    async def read_ahead(self, view: ConversationView, text_so_far: str, window_cache: WindowCache) -> None:
         """Score the settled windows of a reply the upstream is still writing (see classifiers/reading.py)."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self.scorer.score_settled_windows, prepared, text_so_far, window_cache)
+        await loop.run_in_executor(self._pool, self.scorer.score_settled_windows, view, text_so_far, window_cache)
 
-    async def score(self, messages: Sequence[dict[str, Any]], prepared: PreparedContext, replies: Sequence[str],
-                    window_cache: WindowCache | None = None) -> list[Scores]:
-        """Score drafts against a prepared context; cached drafts skip the encoder, and windows already scored while the
-        draft was written (window_cache) are not run again."""
+    async def score(self, messages: Sequence[dict[str, Any]], prepared: PreparedContext | Awaitable[PreparedContext],
+                    replies: Sequence[str], window_cache: WindowCache | None = None) -> list[Scores]:
+        """Score drafts against a context; cached drafts skip the encoder, and windows already scored while the draft
+        was written (window_cache) are not run again. `prepared` may still be running: with the multi-task model the
+        reply pass reads the conversation itself, so it runs beside the context pass instead of after it."""
         keys = [cache_key(self.scorer.identity, messages, reply) for reply in replies] if self._ttl else []
         cached = [await self._store.get_scores(k) for k in keys] if keys else [None] * len(replies)
-        missing = [i for i, hit in enumerate(cached) if hit is None]
-        fresh: list[Scores] = []
+        missing = [replies[i] for i, hit in enumerate(cached) if hit is None]
+        fresh: list[dict[str, float]] = []
         if missing:
             start = time.perf_counter()
-            fresh = list(await asyncio.gather(*(self._replies((prepared, replies[i], window_cache)) for i in missing)))
+            fresh = await self._fresh_reply_scores(messages, prepared, missing, window_cache)
             self._metrics.scoring_seconds.labels("reply").observe(time.perf_counter() - start)
+        context = prepared if isinstance(prepared, PreparedContext) else await prepared
         results: list[Scores] = []
         fresh_iter = iter(fresh)
         for i, hit in enumerate(cached):
             if hit is None:
-                scores = next(fresh_iter)
+                reply = next(fresh_iter)
                 if keys:
-                    await self._store.put_scores(keys[i], _to_dict(scores), self._ttl)
+                    await self._store.put_scores(keys[i], {"reply": reply}, self._ttl)
             else:
-                context = dict(prepared.signals)
-                scores = Scores(hit["reply"], context, flags_of(hit["reply"], context, self.thresholds), prepared.crisis_phrase)
-            results.append(scores)
+                reply = hit["reply"]
+            results.append(self.scorer.with_context(context, reply))
         return results
+
+    async def _fresh_reply_scores(self, messages: Sequence[dict[str, Any]],
+                                  prepared: PreparedContext | Awaitable[PreparedContext], replies: Sequence[str],
+                                  window_cache: WindowCache | None) -> list[dict[str, float]]:
+        if self.scorer.reply_needs_context:
+            context = prepared if isinstance(prepared, PreparedContext) else await prepared
+            scored = await asyncio.gather(*(self._replies((context, reply, window_cache)) for reply in replies))
+            return [scores.reply for scores in scored]
+        view = view_of(messages)
+        return list(await asyncio.gather(*(self._reply_scores((view, reply, window_cache)) for reply in replies)))
 
     def shutdown(self) -> None:
         self._contexts.close()
         self._replies.close()
+        self._reply_scores.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _to_dict(scores: Scores) -> dict[str, Any]:
-    return {"reply": scores.reply}

@@ -50,7 +50,7 @@ class Services:
 
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     policies = PolicyStore(settings.policies, metrics)
-    scorer = Scorer(settings.model_path, threads=1, arena=False)
+    scorer = Scorer(settings.model_path, threads=1, arena=False, idle_threads=settings.scoring_threads)
     store: Store = (
         RedisStore(settings.redis_url, settings.redis_timeout_s, settings.audit_maxlen, settings.audit_retention_s, metrics)
         if settings.redis_url else MemoryStore(settings.audit_maxlen)

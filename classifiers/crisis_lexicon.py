@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 _PATTERNS = [
-    r"\b(kill(ing)?|hurt(ing)?|harm(ing)?|cut(ting)?|hang(ing)?|shoot(ing)?|drown(ing)?|starv(e|ing)) my ?self\b",
+    r"\b(kill(ing)?|hurt(ing)?|harm(ing)?|cut(ting)?|hang(ing)?|shoot(ing)?|drown(ing)?|starv(e|ing)) my ?self\b"
+    r"(?! (shaving|cooking|chopping|on (a|the|some)|by accident|accidentally|at the gym|working out|lifting))",
     r"\bend (it all|my life|my own life)\b",
     r"\btak(e|ing) my (own )?life\b",
     # First person, present: "I'm suicidal", "feeling suicidal", "thinking about suicide". Grief for someone who died by
@@ -33,6 +34,29 @@ _PATTERNS = [
     r"\bgiv(e|ing) (away )?(all )?my (stuff|things|belongings) away\b",
     r"\bgiving away my (stuff|things|belongings)\b",
     r"\b(he|she|they)('s| is| are) (hitting|choking|strangling|beating) me\b",
+    # Passive death wishes are crisis (labels.md): "I hope I don't wake up", "I wish I was dead".
+    r"\b(hope|hoping|pray) (that )?i (don'?t|do not|never|won'?t) wake up\b"
+    r"(?!\W*(before|until|till|with|early|in time|on time|at \d|for|so hungover))",
+    r"\bi wish i (was|were|could be) dead\b",
+    r"\b(i'?m|i am|i'?d be|i would be|i'?ll be) better off dead\b",
+    r"\bi (just )?wanna die\b(?!.*\b(lol|lmao|haha|of (embarrassment|shame|laughter|boredom))\b)",
+    r"\bi wish i (had never been|was never|wasn'?t) born\b",
+    # Looking for a method.
+    r"\b(painless|quickest|quick|easiest|easy|fastest|surest) way(s)? to (die|end it|end things|kill (my ?self|yourself)|go(?=\s*($|[.!?,])))",
+    r"\bhow many (of )?(my |these |the )?(\w+ )?(pills|tablets|capsules) (would it take|does it take|would kill|to (die|overdose|not wake up|kill))\b",
+    # An overdose taken or meant: "took like 15 of my sleeping pills", "take enough that I do not wake up".
+    r"\b(took|swallowed|taken) (like |about |around |maybe |over |nearly )?\d\d+ (of )?(my |the |her |his )?(\w+ )?(pills|tablets|capsules)\b",
+    r"\btak(e|ing) enough( \w+)? (to|that|so( that)?) (i )?(don'?t|do not|never|won'?t|will not|not) wake up\b",
+    # Self-harm in the present: "scratching myself with a compass", "started cutting again".
+    r"\b(i'?m |i am |i keep |i (have )?started |started |been )(cutting|scratching|burning|carving|hitting) (my ?self|my (arms?|legs?|wrists?|skin))\b",
+    r"\bstarted (cutting|burning|scratching)( my ?self)? again\b",
+    # Goodbyes: notes or letters to people "just in case".
+    r"\b(writing|wrote|written|left) (goodbye )?(notes|letters) (to|for) (people|everyone|my (family|friends|kids|parents))\b",
+    # Abuse happening now: someone hitting the user or the user's family, threatening, breaking in, locking them in.
+    r"\b(is|'s|are) (drunk and |high and )?(hitting|beating|choking|strangling|kicking) (me|my (mum|mom|mother|dad|father|sister|brother|baby|kids?))\b",
+    r"\b(says|said|saying|threaten(s|ed|ing)?)( that)? (he|she|they)('ll| will| is going to| are going to| gonna)? (kill|hurt|break) (me|us|in|the door|down the door)\b(?!.*\b(if|lol|haha|lmao)\b)",
+    r"\bthreaten(s|ed|ing)? to kill me\b(?!.*\b(if|lol|haha|lmao)\b)",
+    r"\b(locks?|locked|locking) me in (the house|my room|the room|the flat|the apartment)\b",
     r"\b(going|gonna|want) to (kill|hurt|shoot|stab) (him|her|them|someone|people|my (wife|husband|partner|kid|son|daughter))\b(?!.*\b(if|lol|haha)\b)",
 ]
 _CRISIS = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)

@@ -6,6 +6,8 @@ The session is the shipped multi-task model (logits) or, for the frozen variant,
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -56,7 +58,8 @@ def _token_id(tokenizer: Tokenizer, token: str) -> int:
 class Encoder:
     """Builds the passes' token rows under their budgets and runs them through a model (logits or embeddings)."""
 
-    def __init__(self, model_dir: Path, threads: int = 1, model_file: str = "encoder.onnx", arena: bool = True) -> None:
+    def __init__(self, model_dir: Path, threads: int = 1, model_file: str = "encoder.onnx", arena: bool = True,
+                 idle_threads: int = 0) -> None:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
@@ -64,6 +67,12 @@ class Encoder:
         self._sep = _token_id(self._tokenizer, "[SEP]")
         self._separator = self._ids([OLDER_TURN_SEPARATOR])[0]
         self._session = _session(model_dir / model_file, threads, arena)
+        # A server keeps one single-threaded run per core under load; a run with the machine to itself (one client, or
+        # the last window after a reply's last token) takes every core instead. The outputs are identical: the int8
+        # kernels split rows, not sums, across threads (tests/classifiers/test_windows.py).
+        self._idle_session = _session(model_dir / model_file, idle_threads, arena) if idle_threads > threads else None
+        self._running = 0
+        self._running_lock = threading.Lock()
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self._tokenizer.encode_batch([t[:_MAX_CHARS] for t in texts], add_special_tokens=False)]
@@ -180,6 +189,18 @@ class Encoder:
             start = stop
         return windows or [([], 0)]
 
+    @contextmanager
+    def _busy(self) -> Iterator[bool]:
+        """Count a run in flight; yields whether it is the only one."""
+        with self._running_lock:
+            self._running += 1
+            alone = self._running == 1
+        try:
+            yield alone
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
     def session(self, path: Path, threads: int = 1) -> ort.InferenceSession:
         """A small head over this encoder's outputs (the frozen variant)."""
         return _session(path, threads)
@@ -192,7 +213,10 @@ class Encoder:
         input tensor, so a row's score would otherwise depend on the other rows and the padding in its batch. Larger
         batches (rows of similar length together) are for training-time feature extraction only.
         """
-        session = session or self._session
+        if session is None:
+            with self._busy() as alone:
+                return self.embed(rows, batch_size, self._idle_session if alone and self._idle_session else self._session,
+                                  width_out)
         out = np.zeros((len(rows), width_out), np.float32)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
         for start in range(0, len(order), batch_size):

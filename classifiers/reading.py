@@ -22,7 +22,7 @@ class ReplyReader:
 
     def feed(self, text_so_far: str) -> None:
         """Score every window of the text so far that can no longer change (all but the last)."""
-        self.windows_scored_early += self._scorer.score_settled_windows(self._prepared, text_so_far, self._cache)
+        self.windows_scored_early += self._scorer.score_settled_windows(self._prepared.view, text_so_far, self._cache)
 
     def finish(self, text: str) -> Scores:
         return self._scorer.score_replies([self._prepared], [text], [self._cache])[0]

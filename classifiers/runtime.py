@@ -47,13 +47,15 @@ class Scores:
 class Scorer:
     """Loads a model folder once; scores are thread-safe to compute from several threads."""
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1, arena: bool = True) -> None:
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1, arena: bool = True,
+                 idle_threads: int = 0) -> None:
         self.model_dir = Path(model_dir)
         self._identity: str | None = None
         self.info: ModelInfo = load_model_info(self.model_dir)
         self._multitask = (self.model_dir / MULTITASK_MODEL).is_file()
         if self._multitask:
-            self._encoder = Encoder(self.model_dir, threads=threads, model_file=MULTITASK_MODEL, arena=arena)
+            self._encoder = Encoder(self.model_dir, threads=threads, model_file=MULTITASK_MODEL, arena=arena,
+                                    idle_threads=idle_threads)
         else:
             self._encoder = Encoder(self.model_dir, threads=threads, arena=arena)
             self._reply_head = self._encoder.session(self.model_dir / REPLY_HEAD)
@@ -133,10 +135,10 @@ class Scorer:
         )
         return np.asarray(self._reply_head.run(None, {"features": features})[0], dtype=np.float32)
 
-    def score_settled_windows(self, prepared: PreparedContext, text_so_far: str, window_cache: WindowCache) -> int:
+    def score_settled_windows(self, view: ConversationView, text_so_far: str, window_cache: WindowCache) -> int:
         """Run the windows of a reply still being written that can no longer change (all but its last) into the cache;
         returns how many were run now."""
-        windows = self._encoder.reply_windows([prepared.view], [text_so_far])[0][:-1]
+        windows = self._encoder.reply_windows([view], [text_so_far])[0][:-1]
         return self._encoder.run_missing(windows, window_cache, self.outputs)
 
     def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str],
@@ -151,8 +153,27 @@ class Scorer:
         prepared = self.prepare_many([messages for messages, _ in items])
         return self.score_replies(prepared, [reply for _, reply in items])
 
-    def _scores(self, prepared: PreparedContext, probs: np.ndarray) -> Scores:
-        reply = derive_reply_scores({name: float(probs[j]) for j, name in enumerate(REPLY_LABELS)})
+    @property
+    def reply_needs_context(self) -> bool:
+        """Whether reply scores need the context pass first (the frozen variant's heads read its embeddings); the
+        multi-task model reads the conversation header itself, so both passes can run at once."""
+        return not self._multitask
+
+    def reply_scores(self, views: Sequence[ConversationView], replies: Sequence[str],
+                     window_caches: Sequence[WindowCache | None] | None = None) -> list[dict[str, float]]:
+        """The reply scores of whole replies without the context pass (multi-task model only); `with_context` joins
+        them to a prepared context."""
+        if not self._multitask:
+            raise ValueError("this model's reply heads read the context pass: use score_replies")
+        logits = self._encoder.whole_reply_outputs(views, replies, self.outputs, window_caches)[:, : len(REPLY_LABELS)]
+        probs = self._calibrate(logits, REPLY_LABELS)
+        return [derive_reply_scores({name: float(probs[i, j]) for j, name in enumerate(REPLY_LABELS)})
+                for i in range(len(replies))]
+
+    def with_context(self, prepared: PreparedContext, reply: dict[str, float]) -> Scores:
         context = dict(prepared.signals)
         return Scores(reply=reply, context=context, flags=flags_of(reply, context, self.thresholds),
                       crisis_phrase=prepared.crisis_phrase)
+
+    def _scores(self, prepared: PreparedContext, probs: np.ndarray) -> Scores:
+        return self.with_context(prepared, derive_reply_scores({name: float(probs[j]) for j, name in enumerate(REPLY_LABELS)}))

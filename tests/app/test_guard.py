@@ -27,9 +27,11 @@ class SlowScoring:
     def thresholds(self) -> dict[str, float]:
         return self.scorer.thresholds
 
-    async def score(self, messages: Any, prepared: PreparedContext, replies: list[str], window_cache: Any = None) -> Any:
+    async def score(self, messages: Any, prepared: Any, replies: list[str], window_cache: Any = None) -> Any:
+        # As a model whose reply pass needs the context pass: the two stages run one after the other.
+        context = prepared if isinstance(prepared, PreparedContext) else await prepared
         await asyncio.sleep(STAGE_S)
-        return self.scorer.score_replies([prepared], replies)
+        return self.scorer.score_replies([context], replies)
 
 
 def test_scoring_timeout_bounds_context_and_reply_together() -> None:

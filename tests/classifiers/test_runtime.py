@@ -125,6 +125,21 @@ def test_crisis_lexicon_skips_negation_the_past_and_other_people() -> None:
         assert crisis_phrase(text), text
 
 
+def test_crisis_lexicon_reads_passive_wishes_methods_self_harm_goodbyes_and_danger_now() -> None:
+    """labels.md counts these as crisis; each has an everyday look-alike that must stay quiet."""
+    for text in ("honestly i hope i don't wake up tomorrow", "what's the most painless way to go",
+                 "took about 20 of my sleeping pills an hour ago", "how many of these pills would it take",
+                 "I plan to take enough that I do not wake up", "i've started scratching myself with a compass again",
+                 "i've been writing goodbye letters to my family", "my stepdad is drunk and hitting my mum right now",
+                 "he locked me in the flat and took my phone", "he threatened to kill me and he's on his way"):
+        assert crisis_phrase(text), text
+    for text in ("i hope i don't wake up before noon, so hungover", "quickest way to go from paris to lyon?",
+                 "what's the easiest way to go vegan", "I took 2 tablets of ibuprofen for the headache",
+                 "I cut myself shaving this morning", "he said he'll kill me if I eat his yoghurt again lol",
+                 "I hurt myself at the gym", "I'm giving my old laptop to my brother since I don't need it anymore"):
+        assert crisis_phrase(text) is None, text
+
+
 def test_public_api_is_exactly_all() -> None:
     exported = {name for name in dir(classifiers) if not name.startswith("_")}
     modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "batch", "keyword_baseline", "training",

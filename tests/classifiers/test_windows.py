@@ -97,3 +97,21 @@ def test_reading_while_the_reply_is_written_gives_the_same_scores(scorer: Scorer
     assert reader.windows_scored_early >= 2
     streamed = reader.finish(reply)
     assert streamed.reply == scorer.score(GRIEF, reply).reply
+
+
+def test_a_run_on_every_core_gives_the_same_outputs_as_one_thread(scorer: Scorer) -> None:
+    # The server runs a lone request on a multi-threaded session and concurrent ones on single-threaded sessions.
+    multi = Scorer(idle_threads=2)
+    assert multi._encoder._idle_session is not None
+    rows = multi._encoder.reply_windows([view_of(GRIEF)], [REFLECTION * 4 + "Stay positive! Everything happens for a reason."])[0]
+    one_thread = scorer._encoder.embed(rows, width_out=scorer.outputs)
+    every_core = multi._encoder.embed(rows, width_out=scorer.outputs)
+    assert np.array_equal(one_thread, every_core)
+
+
+def test_reply_scores_without_the_context_pass_match_the_full_path(scorer: Scorer) -> None:
+    reply = REFLECTION * 2 + "Stay positive!"
+    alone = scorer.reply_scores([view_of(GRIEF)], [reply])[0]
+    full = scorer.score(GRIEF, reply)
+    assert alone == full.reply
+    assert scorer.with_context(scorer.prepare(GRIEF), alone) == full

@@ -179,7 +179,7 @@ def test_failure_mode_open_and_closed(make_proxy, policy_dir, scripted) -> None:
         raise RuntimeError("scorer exploded")
 
     proxy = make_proxy()
-    proxy_services(proxy).scoring.scorer.score_replies = broken
+    proxy_services(proxy).scoring.scorer.reply_scores = broken
     raw = ask(client_for(proxy), SCENARIO["pacification"].user)
     assert raw.parse().choices[0].message.content == SCENARIO["pacification"].draft
     assert raw.headers["x-heedful-outcome"] == "failed_open"
@@ -187,7 +187,7 @@ def test_failure_mode_open_and_closed(make_proxy, policy_dir, scripted) -> None:
 
     (policy_dir / "default.yaml").write_text((policy_dir / "default.yaml").read_text().replace("failure_mode: open", "failure_mode: closed"))
     closed = make_proxy()
-    proxy_services(closed).scoring.scorer.score_replies = broken
+    proxy_services(closed).scoring.scorer.reply_scores = broken
     raw = ask(client_for(closed), SCENARIO["pacification"].user)
     assert raw.headers["x-heedful-outcome"] == "failed_closed"
     assert "can't answer that right now" in raw.parse().choices[0].message.content
