@@ -1,8 +1,8 @@
 """How a repair is asked of the upstream: where the corrective instruction goes, and how a rewrite shows its draft.
 
-Chosen by measurement (bench/repair_bench.py, bench/results/repair.md): the figures there compare the placements on the
-real local model; `HEEDFUL_REPAIR_PLACEMENT` and `HEEDFUL_REWRITE_DRAFT` select another one for an upstream that behaves
-differently.
+The default is the placement Heedful has always used; `bench/repair_bench.py --placements …` compares them on the real
+local model, and `HEEDFUL_REPAIR_PLACEMENT` and `HEEDFUL_REWRITE_DRAFT` select another for an upstream that does better
+with it.
 
 - `trailing_system`: the app's messages, then a system message with the guidance (after the user's last turn);
 - `leading_system`: the guidance as a system message before the conversation (after the app's own system prompt);
