@@ -55,7 +55,10 @@ def missing() -> str | None:
 
 def server_command(model: Path, port: int, context_tokens: int = 2048, threads: int | None = None) -> list[str]:
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_NAME,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(context_tokens), "--verbose", "False"]
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(context_tokens), "--verbose", "False",
+               # A new request stops a stream still being written: a streamed draft the guard repairs is abandoned
+               # mid-way, and the repair call must not wait behind it.
+               "--interrupt_requests", "True"]
     if threads is not None:
         command += ["--n_threads", str(threads)]
     return command

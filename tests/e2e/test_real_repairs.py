@@ -6,6 +6,7 @@ neither echoes the instruction nor scores worse than its draft on the repaired l
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,14 @@ def real_proxy(make_proxy, policy_dir: Path, llm: LocalLLM, *, action: str = "re
 
 
 def audit_of(proxy: LocalServer, request_id: str) -> dict[str, Any]:
-    records = asyncio.run(proxy._server.config.app.state.services.store.recent_audit(20))  # type: ignore[attr-defined]
-    return next(r for r in records if r["request_id"] == request_id)
+    """The request's audit record (a stream's is written just after its last chunk, so it may take a moment)."""
+    store = proxy._server.config.app.state.services.store  # type: ignore[attr-defined]
+    for _ in range(100):
+        found = next((r for r in asyncio.run(store.recent_audit(20)) if r["request_id"] == request_id), None)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"no audit record for {request_id}")
 
 
 def assert_consistent(headers: Any, text: str, record: dict[str, Any]) -> None:
@@ -61,7 +68,7 @@ def assert_consistent(headers: Any, text: str, record: dict[str, Any]) -> None:
         assert headers[f"x-heedful-{field}"] == str(record[field]), field
     assert record["rule"] == "forced-repair"
     assert record["outcome"] in ("repaired", "exhausted_best"), record["outcome"]
-    assert record["attempts"] >= 1 and record["candidates"] >= 1
+    assert record["attempts"] >= 1
     assert record["changed"] == (text != record["reply"])
     if record["outcome"] == "repaired":
         assert instruction_leak(text, instruction_for("pacification", {}, None), USER) is None
