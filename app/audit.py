@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
@@ -46,6 +47,15 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
     return headers
 
 
+def sampled(request_id: str, rate: float) -> bool:
+    """Whether the audit stream keeps this decision: a hash of the request id against the share kept, so every replica
+    (and a second choice of one request) agrees, and a test can predict it."""
+    if rate >= 1.0:
+        return True
+    point = int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big") / 2**64
+    return point < rate
+
+
 def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messages: list[dict[str, Any]],
                  stream: bool) -> dict[str, Any]:
     spec = decision.policy.document.spec
@@ -69,6 +79,8 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         "latency_ms": {"guard": round(decision.guard_seconds * 1000, 2), "upstream": round(decision.upstream_seconds * 1000, 2)},
         "changed": decision.changed or decision.would_return is not None,
         "escalated": decision.review,
+        "flags": list(decision.scores.flags) if decision.scores else [],
+        "sample_rate": spec.audit.sample.rate(decision.rule, decision.outcome),
     }
     # Set only when they say something, so a plain pass stays a short record.
     optional: dict[str, Any] = {
@@ -77,9 +89,12 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         "whole_reply_scores": decision.whole_reply_scores,
         "whole_reply_flags": list(decision.whole_reply_flags) if decision.whole_reply_flags is not None else None,
         "whole_reply_error": decision.whole_reply_error,
+        "rule_label": next((str(r.label) for r in spec.rules if r.name == decision.rule and r.label), None),
         "candidates": decision.candidates, "rejected": decision.rejected,
     }
     record |= {k: v for k, v in optional.items() if v}
+    if spec.audit.retention_days is not None:
+        record["retain_until"] = record["ts"] + spec.audit.retention_days * 86400
     if spec.audit.include_texts:
         record["messages"] = messages
         record["reply"] = decision.draft
@@ -90,13 +105,26 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
 
 
 async def record_decision(svc: Services, decision: Decision, facts: RequestFacts, request_id: str,
-                          messages: list[dict[str, Any]], stream: bool, added_seconds: float) -> None:
-    """Metrics, the audit record and one log line (never texts) for a settled decision."""
+                          messages: list[dict[str, Any]], stream: bool, added_seconds: float,
+                          extra: dict[str, Any] | None = None) -> None:
+    """Metrics, the audit record and one log line (never texts) for a settled decision; `extra` adds fields (the
+    choice of a several-choice stream, why a stream was cut)."""
     svc.metrics.requests.labels(decision.policy.name, decision.rule, decision.action, str(stream).lower()).inc()
     svc.metrics.added_latency.labels(decision.policy.name, str(stream).lower()).observe(added_seconds)
     if decision.scores is not None:
         for label in HEADLINE_SCORES:
             svc.metrics.score.labels(label).observe(decision.scores.reply[label])
-    record = audit_record(decision, facts, request_id, messages, stream)
-    await svc.store.append_audit(record, decision.review)
+    record = audit_record(decision, facts, request_id, messages, stream) | (extra or {})
+    if decision.review or sampled(request_id, record["sample_rate"]):
+        await svc.store.append_audit(record, decision.review)
     log.info("guarded reply", extra={k: record[k] for k in _LOGGED})
+
+
+async def record_skip(svc: Services, request_id: str, facts: RequestFacts, reason: str, choice: int | None = None) -> None:
+    """A reply passed through unjudged: counted in heedful_skipped_total and audited with its reason."""
+    svc.metrics.skipped.labels(reason).inc()
+    record: dict[str, Any] = {"ts": time.time(), "request_id": request_id, "outcome": f"skipped_{reason}",
+                              "model": facts.model, "tenant": facts.tenant, "stream": facts.stream}
+    if choice is not None:
+        record["choice"] = choice
+    await svc.store.append_audit(record, False)

@@ -6,8 +6,12 @@
     ├── NotReady (503)             model or policies not loaded yet
     └── UpstreamFailure            the upstream could not give an answer
         ├── UpstreamUnavailable (502)  connection refused, 5xx, unreadable body, stream cut
-        ├── UpstreamTimeout (504)
+        │   ├── UpstreamTooLarge (502)   the reply passed the byte cap (cut as it arrived)
+        │   └── UpstreamOverloaded (503) the upstream's own 503, with its retry-after
+        ├── UpstreamTimeout (504)      the upstream deadline passed (hang, drip, slow stream)
         └── UpstreamRejected (4xx)     the upstream's own error, passed through as it came
+
+Upstream failures carry the upstream's `retry-after` and `x-ratelimit-*` headers, so a client's back-off still works.
 """
 
 from __future__ import annotations
@@ -44,10 +48,19 @@ class NotReady(GuardError):
 
 class UpstreamFailure(GuardError):
     status, type = 502, "upstream_error"
+    passed_headers: tuple[tuple[str, str], ...] = ()  # the upstream's retry-after and x-ratelimit-* headers
 
 
 class UpstreamUnavailable(UpstreamFailure):
     pass
+
+
+class UpstreamTooLarge(UpstreamUnavailable):
+    pass
+
+
+class UpstreamOverloaded(UpstreamUnavailable):
+    status = 503
 
 
 class UpstreamTimeout(UpstreamFailure):

@@ -89,10 +89,20 @@ class Decision:
 
 
 @dataclass
+class RepairAllowance:
+    """The repair calls one request may make, shared by its choices (`n > 1`): the policy's max_attempts bounds a
+    request, so a large `n` costs more scoring, never more calls to the model."""
+
+    limit: int
+    spent: int = 0
+
+
+@dataclass
 class _RepairRecord:
     """What the repair loop did, for the Decision it settles into."""
 
     attempts: int = 0
+    allowance: RepairAllowance | None = None
     outcome: str = "passed"
     budget_exhausted: bool = False
     repair_error: str | None = None
@@ -122,13 +132,14 @@ class Guard:
         draft: str,
         authorization: str | None,
         window_cache: WindowCache | None = None,
+        allowance: RepairAllowance | None = None,
     ) -> Decision:
         started = time.perf_counter()
         scored = await self._scored(policy, messages, prepared, draft, window_cache)
         if isinstance(scored, _Failure):
             return self._failed(policy, draft, scored, started)
         context, scores = scored
-        record = _RepairRecord()
+        record = _RepairRecord(allowance=allowance)
         try:
             verdict = self._verdict(policy, scores, facts, 0)
             final = Candidate(draft, scores, verdict)
@@ -236,19 +247,21 @@ class Guard:
             rule_deadline = rule_started[rule.name] + rule.time_budget_ms / 1000 if rule.time_budget_ms else deadline
             remaining = min(deadline, rule_deadline) - time.perf_counter()
             if (record.attempts >= limits.max_attempts or per_rule.get(rule.name, 0) >= (rule.max_attempts or limits.max_attempts)
-                    or remaining <= 0):
+                    or remaining <= 0 or (record.allowance is not None and record.allowance.spent >= record.allowance.limit)):
                 return self._exhausted(policy, seen, record)
             if limits.regenerations_per_minute is not None and not await self.store.take_budget(
                     facts.tenant, limits.regenerations_per_minute):
                 record.budget_exhausted = True
                 return self._exhausted(policy, seen, record)
             record.attempts += 1
+            if record.allowance is not None:
+                record.allowance.spent += 1
             per_rule[rule.name] = per_rule.get(rule.name, 0) + 1
             self.metrics.regenerations.labels(policy.name, rule.name).inc()
             if rule.label in REPLY_SCORES and rule.label not in held_labels:
                 held_labels.append(rule.label)
             instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()},
-                                          rule.instruction)
+                                          rule.instruction, facts.user)
             try:
                 texts = await asyncio.wait_for(
                     self._ask_upstream(request, rule, instruction, current.text, authorization), remaining)

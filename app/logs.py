@@ -13,9 +13,34 @@ _SECRET = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+|\b(sk-[A-Za-z0-9_\-]{6,})
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "color_message"}
 
 
+# Credentials inside URLs: user:password@ and secret-looking query parameters (?key=, &token=, ...).
+_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]*@")
+_URL_QUERY_SECRET = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access_token|secret|password|sig|signature)=)[^&\s\"']+")
+
+
 def redact(text: str) -> str:
+    text = _URL_QUERY_SECRET.sub(r"\1[redacted]", _URL_USERINFO.sub(r"\1[redacted]@", text))
     return _SECRET.sub(lambda m: (m.group(1) or "") + "[redacted]" if m.group(1) or m.group(2)
                        else f"{m.group(3)}{m.group(4)}[redacted]", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a library's log lines before any handler sees them (httpx logs each request's full URL at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_http_client_logs() -> None:
+    """Install the filter on the HTTP client's loggers once, whoever configured logging (tests, embedders)."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 class JsonFormatter(logging.Formatter):

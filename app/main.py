@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,21 +17,33 @@ from app.errors import GuardError, InvalidRequest, handle_guard_error
 from app.metrics import Metrics
 from app.services import build_services
 
+if TYPE_CHECKING:
+    from app.console.server import MountedConsole
+
 
 def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics()
 
+    console: MountedConsole | None = None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services = build_services(settings, metrics)
+        await services.store.start()
         watcher = asyncio.create_task(services.policies.watch(settings.policy_poll_s))
+        if console is not None:
+            await console.start()
         yield
         watcher.cancel()
+        if console is not None:
+            await services.drain(settings.shutdown_drain_s)  # the last audit records reach the console first
+            await console.stop()
         # Audit records of streams that just finished are written in the background: let them land before the store
         # closes, so a shutdown never loses one.
         await services.drain(settings.shutdown_drain_s)
         await services.upstream.aclose()
         await services.store.aclose()
+        await services.users.store.aclose()
         services.scoring.shutdown()
 
     app = FastAPI(title="Heedful", version="0.1.0", lifespan=lifespan)
@@ -42,4 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(InvalidRequest(str(exc)).body(), status_code=400)
 
     app.add_exception_handler(RequestValidationError, invalid)
+    if settings.console:
+        from app.console.server import MountedConsole  # the console's dependencies load only where it is on
+
+        console = MountedConsole(app, settings)
     return app

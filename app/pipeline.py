@@ -18,14 +18,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.audit import decision_headers, record_decision
+from app.audit import decision_headers, record_decision, record_skip
 from app.errors import UpstreamFailure
-from app.guard import Decision
+from app.guard import Decision, RepairAllowance
 from app.openai.protocol import ChatCompletionRequest, choice_text
 from app.policy.engine import RequestFacts, leading_prefix_rules, policy_values
 from app.policy.loader import LoadedPolicy
 from app.policy.model import Holdback, Rule
 from app.services import Services
+from app.users.profile import UserView
 from classifiers import PreparedContext, Scores
 from classifiers.encoder import WindowCache
 from classifiers.inputs import view_of
@@ -34,6 +35,7 @@ from classifiers.labels import REPLY_SCORES
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|\n\s*\n")
 _PIECE = re.compile(r"\S+\s*|\s+")
 _READ_AHEAD_ENDS = (".", "!", "?", "\n", "…")
+_MAY_END_SENTENCE = re.compile(r"[.!?…\n]")
 WHOLE = Holdback(whole=True, sentences=None)
 
 
@@ -69,7 +71,7 @@ class GuardedTurn:
 
     def __init__(self, svc: Services, policy: LoadedPolicy, chat: ChatCompletionRequest, messages: list[dict[str, Any]],
                  facts: RequestFacts, prepared: asyncio.Task[PreparedContext], authorization: str | None,
-                 request_id: str, holdback: Holdback) -> None:
+                 request_id: str, holdback: Holdback, user: asyncio.Future[UserView] | None = None) -> None:
         self.svc, self.policy, self.chat, self.messages, self.facts = svc, policy, chat, messages, facts
         self.prepared, self.authorization, self.request_id, self.holdback = prepared, authorization, request_id, holdback
         self.started = time.perf_counter()
@@ -83,6 +85,10 @@ class GuardedTurn:
         self._waited_upstream = 0.0
         self._reading: asyncio.Task[None] | None = None
         self._audit: tuple[str | None, float] | None = None  # (text released past the holdback, added seconds)
+        self._user = user  # what user memory recalls, joined into the facts once the upstream call is under way
+        self.choice: int | None = None  # which choice of a several-choice stream this turn judges
+        self.absent = False  # a choice asked for that the upstream never wrote
+        self.allowance: RepairAllowance | None = None  # repair calls shared with the request's other choices
 
     @property
     def early_prefix(self) -> str:
@@ -97,8 +103,14 @@ class GuardedTurn:
         except UpstreamFailure:
             self.prepared.cancel()
             raise
+        if self._user is not None:
+            self.facts = replace(self.facts, user=await self._user)
         if early:
             self.early_rules = await self._early_rules()
+
+    def attach(self, chunks: AsyncIterator[dict[str, Any]], choice: int, allowance: RepairAllowance) -> None:
+        """Judge one choice of a several-choice stream (app/choices.py) instead of opening a stream of its own."""
+        self._upstream, self.choice, self.allowance = chunks, choice, allowance
 
     def early_headers(self) -> dict[str, str]:
         return {"x-heedful-request-id": self.request_id, "x-heedful-policy": self.policy.name,
@@ -130,18 +142,22 @@ class GuardedTurn:
                     self.window_cache.clear()
         self._waited_upstream = time.perf_counter() - self.started
         self.svc.metrics.upstream_seconds.observe(self._waited_upstream)
+        if self.held.ended and not self.held.chunks and self.choice is not None:
+            self.absent = True
+            return
         if self.held.tool_call:
             self.prepared.cancel()
-            self.svc.metrics.skipped.labels("tool_call").inc()
+            await record_skip(self.svc, self.request_id, self.facts, "tool_call", self.choice)
             return
         decision = await self.svc.guard.decide(self.policy, self.chat, self.facts, self.messages, self.prepared,
-                                               self.held.text, self.authorization, self.window_cache)
+                                               self.held.text, self.authorization, self.window_cache, self.allowance)
         self.decision = replace(decision, upstream_seconds=self._waited_upstream)
 
     async def chunks(self) -> AsyncIterator[dict[str, Any] | UpstreamFailure]:
         """What the client gets, as OpenAI chunks (an UpstreamFailure in the stream's place if it breaks). Text already
         sent early is not sent again. `finish()` records the audit afterwards."""
-        assert self._upstream is not None and (self.decision is not None or self.held.tool_call), "decide() first"
+        assert self._upstream is not None and (self.decision is not None or self.held.tool_call or self.absent), \
+            "decide() first"
         template = self.held.chunks[0] if self.held.chunks else {}
         model = self.chat.model
         sent = self.sent_early
@@ -181,16 +197,23 @@ class GuardedTurn:
             yield chunk_like(template, model, {"content": suffix})
         self._audit = ("".join(full), added)
 
-    async def finish(self) -> None:
-        """The audit record of what was sent (the whole released reply scored where it went past the holdback)."""
-        if self._audit is None or self.decision is None:
+    async def finish(self, cut: str | None = None) -> None:
+        """The audit record of what was sent (the whole released reply scored where it went past the holdback). A
+        stream cut before its end (the client left, the upstream broke) is recorded too, with why it was cut."""
+        if self.decision is None:
             return
-        released, added = self._audit
+        if self._audit is not None:
+            released, added = self._audit
+        elif cut is not None:
+            released, added = None, time.perf_counter() - self.started - self._waited_upstream
+        else:
+            return
+        extra = ({"cut": cut} if cut else {}) | ({"choice": self.choice} if self.choice is not None else {})
         if released is None:
             await record_decision(self.svc, self.decision, self.facts, self.request_id, self.messages,
-                                  bool(self.chat.stream), added)
+                                  bool(self.chat.stream), added, extra)
         else:
-            await self._audit_whole(released, added)
+            await self._audit_whole(released, added, extra)
 
     async def _rest(self) -> AsyncIterator[dict[str, Any] | UpstreamFailure]:
         """The held chunks, then the rest of the upstream stream."""
@@ -224,7 +247,10 @@ class GuardedTurn:
             held.text += piece
             if piece.rstrip(" ").endswith(_READ_AHEAD_ENDS):
                 self._read_ahead()
-            if not self.holdback.whole and self.holdback.sentences and sentences_in(held.text) >= self.holdback.sentences:
+            # Counted only when a sentence can have ended: recounting a long reply on every piece is quadratic (a
+            # reply with no sentence end would be rescanned up to the byte cap, past the upstream deadline).
+            if (not self.holdback.whole and self.holdback.sentences and _MAY_END_SENTENCE.search(piece)
+                    and sentences_in(held.text) >= self.holdback.sentences):
                 return
 
     def _read_ahead(self) -> None:
@@ -245,7 +271,7 @@ class GuardedTurn:
         does not close it by itself."""
         await self._close_upstream()
 
-    async def _audit_whole(self, text: str, added: float) -> None:
+    async def _audit_whole(self, text: str, added: float, extra: dict[str, Any]) -> None:
         """The reply went out as the upstream wrote it past the holdback: score all of it for the audit record."""
         decision = self.decision
         assert decision is not None
@@ -259,7 +285,8 @@ class GuardedTurn:
                 decision = replace(decision, whole_reply_error=str(exc))
         sent = decision.prefix + text + decision.suffix if decision.would_return is None else decision.text
         decision = replace(decision, draft=text, text=sent)
-        await record_decision(self.svc, decision, self.facts, self.request_id, self.messages, bool(self.chat.stream), added)
+        await record_decision(self.svc, decision, self.facts, self.request_id, self.messages, bool(self.chat.stream), added,
+                              extra)
 
     async def _early_rules(self) -> tuple[Rule, ...]:
         """The leading continuing prepend rules (crisis resources) that hold on the context alone, once it is scored. The
@@ -348,22 +375,30 @@ async def guarded_json_choices(svc: Services, policy: LoadedPolicy, chat: ChatCo
     upstream_seconds = time.perf_counter() - started
     svc.metrics.upstream_seconds.observe(upstream_seconds)
     headers: dict[str, str] = {"x-heedful-request-id": request_id}
+    allowance = RepairAllowance(policy.document.spec.limits.max_attempts)
+    outcomes: list[str] = []
     for index, choice in enumerate(response.get("choices") or []):
         draft = choice_text(choice)
         if draft is None:
+            outcomes.append("skipped_tool_call")
             headers.setdefault("x-heedful-outcome", "skipped_tool_call")
+            await record_skip(svc, request_id, facts, "tool_call", index if len(response["choices"]) > 1 else None)
             continue
-        decision = replace(await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization),
-                           upstream_seconds=upstream_seconds)
+        decision = replace(await svc.guard.decide(policy, chat, facts, messages, prepared, draft, authorization,
+                                                  allowance=allowance), upstream_seconds=upstream_seconds)
         if decision.text != draft:
             choice["message"]["content"] = decision.text
         annotate(choice, decision)
+        outcomes.append(decision.outcome)
         if index == 0:
             headers = decision_headers(decision, request_id)
         added = time.perf_counter() - started - upstream_seconds
-        await record_decision(svc, decision, facts, request_id, messages, False, added)
+        await record_decision(svc, decision, facts, request_id, messages, False, added,
+                              {"choice": index} if len(response["choices"]) > 1 else None)
     if not prepared.done():
         prepared.cancel()
+    if len(outcomes) > 1:
+        headers["x-heedful-choice-outcomes"] = ",".join(outcomes)
     return response, headers
 
 

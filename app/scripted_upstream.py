@@ -124,9 +124,9 @@ def _completion(model: str, texts: list[str]) -> dict[str, Any]:
             "usage": {"prompt_tokens": 10, "completion_tokens": sum(len(t.split()) for t in texts), "total_tokens": 0}}
 
 
-def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None, index: int = 0) -> bytes:
     payload = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+               "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
 
@@ -138,6 +138,7 @@ class ScriptedUpstream:
         self.token_delay_s, self.latency_s = token_delay_s, latency_s
         self.overrides: dict[str, list[str]] = {}  # last-user-turn phrase -> drafts in order (tests script conversations)
         self.single_choice = False  # answer one choice whatever `n` asks, as llama.cpp's server does
+        self.choices: dict[str, list[str]] = {}  # last-user-turn phrase -> the first drafts of an n > 1 request, by choice
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
@@ -152,6 +153,9 @@ class ScriptedUpstream:
         last = str(users[-1].get("content", "")) if users else ""
         repairing = is_repair_request(messages)
         n = 1 if self.single_choice else int(body.get("n") or 1)
+        for phrase, drafts in self.choices.items():
+            if phrase in last and not repairing and n > 1:
+                return [drafts[i % len(drafts)] for i in range(n)]
         for phrase, drafts in self.overrides.items():
             if phrase in last:
                 return [drafts[min(1 if repairing else 0, len(drafts) - 1)]] * n
@@ -185,24 +189,31 @@ class ScriptedUpstream:
             texts = [_words(int(model.split(":", 1)[1]))] * int(body.get("n") or 1)
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(self._stream(model, texts[0], cut=fault == "cut", usage=usage),
+            return StreamingResponse(self._stream(model, texts, cut=fault == "cut", usage=usage),
                                      media_type="text/event-stream")
         return JSONResponse(_completion(model, texts))
 
-    async def _stream(self, model: str, text: str, cut: bool, usage: bool = False) -> AsyncIterator[bytes]:
-        yield _chunk(model, {"role": "assistant", "content": ""})
-        words = text.split(" ")
-        for index, word in enumerate(words):
-            if cut and index == len(words) // 2:
+    async def _stream(self, model: str, texts: list[str], cut: bool, usage: bool = False) -> AsyncIterator[bytes]:
+        """The choices' words interleaved, as an upstream writing n choices at once sends them."""
+        for index in range(len(texts)):
+            yield _chunk(model, {"role": "assistant", "content": ""}, index=index)
+        split = [text.split(" ") for text in texts]
+        longest = max(len(words) for words in split)
+        for position in range(longest):
+            if cut and position == longest // 2:
                 raise ConnectionResetError("scripted cut")
             if self.token_delay_s:
                 await asyncio.sleep(self.token_delay_s)
-            yield _chunk(model, {"content": word + (" " if index < len(words) - 1 else "")})
-        yield _chunk(model, {}, "stop")
+            for index, words in enumerate(split):
+                if position < len(words):
+                    yield _chunk(model, {"content": words[position] + (" " if position < len(words) - 1 else "")}, index=index)
+        for index in range(len(texts)):
+            yield _chunk(model, {}, "stop", index=index)
         if usage:
+            tokens = sum(len(words) for words in split)
             yield ("data: " + json.dumps({"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": int(time.time()),
                                           "model": model, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens":
-                                          len(words), "total_tokens": 10 + len(words)}}) + "\n\n").encode()
+                                          tokens, "total_tokens": 10 + tokens}}) + "\n\n").encode()
         yield b"data: [DONE]\n\n"
 
     async def _tool_stream(self, model: str, call: dict[str, Any]) -> AsyncIterator[bytes]:

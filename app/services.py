@@ -14,8 +14,9 @@ from app.guard import Guard
 from app.metrics import Metrics
 from app.policy.watcher import PolicyStore
 from app.scoring import ScoringService
-from app.store import MemoryStore, RedisStore, Store
+from app.store import MemoryStore, Store, open_redis_store
 from app.upstream import Upstream
+from app.users.memory import UserMemory, build_user_memory
 from classifiers import Scorer
 
 
@@ -28,6 +29,7 @@ class Services:
     upstream: Upstream
     store: Store
     guard: Guard
+    users: UserMemory
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -51,15 +53,14 @@ class Services:
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     policies = PolicyStore(settings.policies, metrics)
     scorer = Scorer(settings.model_path, threads=1, arena=False, idle_threads=settings.scoring_threads)
-    store: Store = (
-        RedisStore(settings.redis_url, settings.redis_timeout_s, settings.audit_maxlen, settings.audit_retention_s, metrics)
-        if settings.redis_url else MemoryStore(settings.audit_maxlen)
-    )
+    store: Store = open_redis_store(settings, metrics) if settings.redis_url else MemoryStore(settings.audit_maxlen)
     scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)
     key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
-    upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s)
+    upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s,
+                        max_response_bytes=settings.upstream_max_response_bytes,
+                        api_key_header=settings.upstream_api_key_header)
     guard = Guard(scoring, upstream, store, metrics, settings.repair_placement, settings.rewrite_draft)
-    return Services(settings, metrics, policies, scoring, upstream, store, guard)
+    return Services(settings, metrics, policies, scoring, upstream, store, guard, build_user_memory(settings, metrics))
 
 
 def services(request: Request) -> Services:

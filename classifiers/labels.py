@@ -8,7 +8,10 @@ Kinds:
 - reply output: a model output of the reply pass (judges the draft in context);
 - reply score: what a policy sees under `reply.*`: the reply outputs plus derived scores (sycophancy = max of its kinds);
 - context signal: a model output of the context pass (judges the user's turns), seen under `context.*`;
-- flag: a name in `flags` when its score is at or above the model's threshold (thresholds.json).
+- flag: a name in `flags` when its score is at or above the model's threshold (thresholds.json);
+- user signal: what Heedful remembers about the user across conversations (app/users/), seen under `user.*`: stated
+  preferences detected in the user's own turns (classifiers/preferences.py) and the trend of their distress. Not a model
+  output and never a flag; `remembered` is the sentence a repair's corrective instruction adds when the signal holds.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from typing import Literal
 @dataclass(frozen=True)
 class Label:
     name: str
-    kind: Literal["reply", "context"]
+    kind: Literal["reply", "context", "user"]
     description: str
     output: bool = True  # a model output (False: derived from others)
     combines: tuple[str, ...] = ()  # a derived score is the maximum of these outputs
     headline: bool = False  # reported as a top-level score and flag
     instruction: str | None = None  # the corrective instruction a repair uses (labels.md section 4)
+    remembered: str | None = None  # user signals: what a corrective instruction says while the signal holds
 
 
 _PACIFICATION = (
@@ -66,6 +70,31 @@ LABELS: tuple[Label, ...] = (
     Label("distress", "context", "the user discloses a negative emotion or a hard situation"),
     Label("crisis", "context", "suicidal thoughts or intent, self-harm, or immediate danger", instruction=_CHECK_IN),
     Label("advice_requested", "context", "the user asks for advice, steps, options or what to do"),
+    # Remembered about the user (docs/user-memory.md): 1 when just stated, fading linearly to 0 over the preference's
+    # lifetime; the newest statement wins (wanting advice retracts wanting to vent, and the other way round).
+    Label("prefers_venting", "user", "the user has said they want to vent or be listened to, not advised",
+          output=False, remembered="This user has said they want to vent and be listened to, not to be advised: offer no "
+          "plan, steps or fixes unless they ask for them now."),
+    Label("wants_advice", "user", "the user has said they would like advice, ideas or suggestions",
+          output=False, remembered="This user has said they would like ideas and advice: concrete suggestions are welcome "
+          "once what they said has been acknowledged."),
+    Label("prefers_directness", "user", "the user has asked to be told things bluntly, without sugar-coating",
+          output=False, remembered="This user has asked for directness: say plainly what is true or wrong first, without "
+          "cushioning, flattery or sugar-coating."),
+    Label("prefers_gentleness", "user", "the user has asked to be treated gently",
+          output=False, remembered="This user has asked to be treated gently: keep the facts, and say them softly and "
+          "warmly."),
+    Label("prefers_questions", "user", "the user has said they prefer being asked questions to being told what to do",
+          output=False, remembered="This user has said they prefer questions that help them think it through over being "
+          "told what to do."),
+    Label("declines_hotlines", "user", "the user has said they are safe or have support, and not to repeat hotline "
+          "numbers", output=False, remembered="This user has said they are safe or already have support, and asked not "
+          "to be given hotline numbers again: do not repeat them unless they say they are in danger now."),
+    Label("states_expertise", "user", "the user has said they work or trained in a relevant field (health, mental "
+          "health, law, technology, finance, teaching)", output=False,
+          remembered="This user has said they work in {field}: skip the basics they know."),
+    Label("distress_trend", "user", "the slope of the context model's distress per user turn over the remembered "
+          "turns, across conversations (positive: rising, negative: falling; 0 with fewer than 3 turns)", output=False),
 )
 
 BY_NAME = {label.name: label for label in LABELS}
@@ -76,6 +105,9 @@ ALL_OUTPUTS = REPLY_OUTPUTS + CONTEXT_OUTPUTS
 # What a policy sees under reply.* and context.*.
 REPLY_SCORES = tuple(label.name for label in LABELS if label.kind == "reply")
 CONTEXT_SIGNALS = CONTEXT_OUTPUTS
+USER_SIGNALS = tuple(label.name for label in LABELS if label.kind == "user")
+# The stated preferences among them (the detector's outputs); the rest (distress_trend) are measured, not stated.
+USER_PREFERENCES = tuple(label.name for label in LABELS if label.kind == "user" and label.remembered)
 HEADLINE_SCORES = tuple(label.name for label in LABELS if label.headline)
 SUB_SCORES = tuple(name for name in REPLY_SCORES if name not in HEADLINE_SCORES)
 # A crisis signal between the model's `crisis_uncertain` and `crisis` thresholds is uncertain: the graded policy asks a

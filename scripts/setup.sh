@@ -6,10 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "setup: $*" >&2; }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  log "installing redis-server (Debian)"
-  SUDO=""; [[ "$(id -u)" -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+# Debian packages the tests need: Redis, PostgreSQL (the console's tests start a throwaway cluster) and Chromium (the
+# console's browser test drives it with Playwright; Playwright's own browser download is not used).
+SUDO=""; [[ "$(id -u)" -ne 0 ]] && SUDO="sudo"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if (( ${#missing[@]} )); then
+  log "installing ${missing[*]} (Debian)"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if [[ ! -x .venv/bin/python ]]; then
   log "creating .venv"

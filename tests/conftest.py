@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -22,13 +23,15 @@ POLICIES = REPO / "policies"
 
 
 class RedisServer:
-    """A redis-server process on a free port, with no persistence; stop() and start() simulate an outage."""
+    """A redis-server process on a free port; stop() and start() simulate an outage, kill() a crash, freeze() and thaw()
+    a Redis that stops answering (SIGSTOP/SIGCONT). No persistence unless `data_dir` is given: then an append-only file
+    there, fsynced before each reply, keeps every acknowledged write across kill() and start()."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; .ci/run installs Debian's redis-server")
-        self.binary, self.port = binary, free_port()
+        self.binary, self.port, self.data_dir = binary, free_port(), data_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,8 +39,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        # appendfsync always: a write is on disk before Redis acknowledges it (everysec may lose the last second).
+        persistence = (["--appendonly", "no"] if self.data_dir is None
+                       else ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)])
         self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                         *persistence], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -49,9 +55,24 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process:
+            self.process.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +95,10 @@ def scripted(upstream: tuple[ScriptedUpstream, LocalServer]) -> Iterator[Scripte
     scripted, _ = upstream
     scripted.requests.clear()
     scripted.overrides.clear()
+    scripted.choices.clear()
     yield scripted
     scripted.overrides.clear()
+    scripted.choices.clear()
 
 
 @pytest.fixture
@@ -90,13 +113,16 @@ ProxyFactory = Callable[..., LocalServer]
 
 
 @pytest.fixture
-def make_proxy(upstream: tuple[ScriptedUpstream, LocalServer], policy_dir: Path) -> Iterator[ProxyFactory]:
-    """Start a real proxy (real model, real policies) against the scripted upstream; extra settings by keyword."""
+def make_proxy(upstream: tuple[ScriptedUpstream, LocalServer], policy_dir: Path, tmp_path: Path) -> Iterator[ProxyFactory]:
+    """Start a real proxy (real model, real policies) against the scripted upstream; extra settings by keyword. Each
+    test has its own audit spool, so no record spooled by one test reaches another's Redis."""
     started: list[LocalServer] = []
 
     def factory(**overrides: object) -> LocalServer:
         _, up = upstream
-        settings = Settings(**({"upstream": f"{up.url}/v1", "policies": policy_dir, "policy_poll_s": 0.2} | overrides))
+        defaults = {"upstream": f"{up.url}/v1", "policies": policy_dir, "policy_poll_s": 0.2,
+                    "audit_spool_dir": tmp_path / "audit-spool"}
+        settings = Settings(**(defaults | overrides))
         server = LocalServer(create_app(settings)).__enter__()
         started.append(server)
         return server

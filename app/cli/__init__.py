@@ -1,11 +1,11 @@
-"""The `heedful` command: serve, score, demo, audit, policy, replay."""
+"""The `heedful` command: serve, score, demo, audit, users, console, review, policy, replay."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from app.cli import audit, demo, score, serve
+from app.cli import audit, console, demo, score, serve, users
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         "mean), docs/deployment.md (Kubernetes).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, score, demo, audit):
+    for module in (serve, score, demo, audit, users, console):
         module.register(commands)
     try:
         from app.cli import policy, replay

@@ -4,6 +4,8 @@ read.
 Records live in Redis (the stream heedful:audit, or heedful:review for escalations) when the proxy runs with
 --redis-url; the in-process store of a proxy without Redis lives and dies with that process and cannot be exported.
 Texts are in a record only where the policy keeps them (spec.audit.include_texts).
+A record re-sent from the proxy's audit spool after a Redis outage can be in the stream twice; the export writes each
+`record_id` once.
 """
 
 from __future__ import annotations
@@ -44,17 +46,18 @@ def run_export(args: argparse.Namespace) -> int:
         return 2
     out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
     written = 0
+    seen: set[str] = set()
     try:
         if args.last:
             newest: list[Any] = list(client.xrevrange(stream, count=args.last) or [])
-            written = _write(out, list(reversed(newest)))
+            written = _write(out, list(reversed(newest)), seen)
         else:
             start = "-"
             while True:
                 page: list[Any] = list(client.xrange(stream, min=start, count=PAGE) or [])
                 if not page:
                     break
-                written += _write(out, page)
+                written += _write(out, page, seen)
                 start = "(" + bytes(page[-1][0]).decode()
     finally:
         if args.output:
@@ -63,7 +66,15 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(out: IO[str], entries: list[Any]) -> int:
+def _write(out: IO[str], entries: list[Any], seen: set[str]) -> int:
+    written = 0
     for _, fields in entries:
-        out.write(json.dumps(json.loads(fields[b"record"]), ensure_ascii=False) + "\n")
-    return len(entries)
+        record = json.loads(fields[b"record"])
+        record_id = record.get("record_id")
+        if record_id is not None:
+            if record_id in seen:
+                continue  # a copy left by an at-least-once re-send
+            seen.add(record_id)
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        written += 1
+    return written

@@ -16,13 +16,21 @@ from classifiers.artifacts import load_model_info
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("serve", help="run the guard proxy (options also read from HEEDFUL_* variables)")
     parser.add_argument("--upstream", help="upstream base URL, e.g. https://api.openai.com/v1 [HEEDFUL_UPSTREAM]")
-    parser.add_argument("--upstream-api-key", help="key sent upstream instead of the client's [HEEDFUL_UPSTREAM_API_KEY]")
+    parser.add_argument("--upstream-api-key", help="deprecated: visible to anyone who can list processes; use "
+                        "--upstream-api-key-file or HEEDFUL_UPSTREAM_API_KEY")
+    parser.add_argument("--upstream-api-key-file", type=Path, help="file holding the key sent upstream instead of the "
+                        "client's [HEEDFUL_UPSTREAM_API_KEY_FILE; or the key itself in HEEDFUL_UPSTREAM_API_KEY]")
+    parser.add_argument("--upstream-api-key-header", help="send the deployment key as `authorization` (Bearer, default) "
+                        "or in a header such as x-api-key [HEEDFUL_UPSTREAM_API_KEY_HEADER]")
     parser.add_argument("--host", help="bind address [HEEDFUL_HOST, default 127.0.0.1]")
     parser.add_argument("--port", type=int, help="port [HEEDFUL_PORT, default 8080]")
     parser.add_argument("--policies", type=Path, help="policy directory, hot-reloaded [HEEDFUL_POLICIES, default policies/]")
     parser.add_argument("--redis-url", help="Redis for shared state; in-process store without it [HEEDFUL_REDIS_URL]")
     parser.add_argument("--model-path", type=Path, help="classifier model folder [HEEDFUL_MODEL_PATH]")
-    parser.add_argument("--upstream-timeout-s", type=float, help="upstream read timeout [HEEDFUL_UPSTREAM_TIMEOUT_S]")
+    parser.add_argument("--upstream-timeout-s", type=float, help="total deadline of one upstream call, request to last "
+                        "byte (each repair call has its own) [HEEDFUL_UPSTREAM_TIMEOUT_S, default 120]")
+    parser.add_argument("--upstream-max-response-bytes", type=int, help="cap on one upstream reply; past it the client "
+                        "gets a 502 [HEEDFUL_UPSTREAM_MAX_RESPONSE_BYTES, default 8 MiB]")
     parser.add_argument("--max-body-bytes", type=int, help="request body limit [HEEDFUL_MAX_BODY_BYTES]")
     parser.add_argument("--log-level", help="debug, info, warning, error [HEEDFUL_LOG_LEVEL]")
     parser.add_argument("--no-guard", dest="guard_enabled", action="store_const", const=False,
@@ -53,7 +61,8 @@ def startup_summary(settings: Settings) -> str:
     model = load_model_info(settings.model_path)
     upstream = urlsplit(settings.upstream)
     upstream_shown = f"{upstream.scheme}://{upstream.hostname}{f':{upstream.port}' if upstream.port else ''}{upstream.path}"
-    store = "redis" if settings.redis_url else "in-process (no Redis configured)"
+    store = (f"redis (audit spool while it is away: {settings.audit_spool_dir})" if settings.redis_url
+             else "in-process (no Redis configured)")
     lines = [f"heedful: listening on http://{settings.host}:{settings.port}/v1 (OpenAI-compatible)",
              f"heedful: upstream {upstream_shown}" + (" (deployment key replaces client keys)" if settings.upstream_api_key else ""),
              f"heedful: model {model.name} v{model.version} ({settings.model_path})",
@@ -70,8 +79,18 @@ def run(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.memory import cap_malloc_arenas
 
+    from pydantic import ValidationError
+
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "run")}
-    settings = load_settings(**overrides)
+    if args.upstream_api_key:
+        print("heedful: warning: --upstream-api-key is deprecated: any user who can list processes sees the key. "
+              "Use --upstream-api-key-file or HEEDFUL_UPSTREAM_API_KEY.", file=sys.stderr)
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        print(f"refusing to start: {problems}", file=sys.stderr)
+        return 2
     problem = check_startup(settings)
     if problem:
         print(problem, file=sys.stderr)

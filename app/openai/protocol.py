@@ -20,8 +20,9 @@ class ChatCompletionRequest(OpenAIBaseModel):
     # Ordered by the official OpenAI API documentation; everything else rides along in the extras.
     messages: list[ChatMessage] = Field(min_length=1)
     model: str = Field(min_length=1)
-    n: int | None = Field(default=None, ge=1, le=16)
+    n: int | None = Field(default=None, ge=1, le=128)  # OpenAI's own bound
     stream: bool | None = False
+    user: str | None = None  # the app's id for its user: passed upstream, and keys user memory (app/users/)
 
     def upstream_body(self, **changes: Any) -> dict[str, Any]:
         body = self.model_dump(exclude_unset=True, exclude_none=False)
@@ -38,6 +39,8 @@ class GuardScoreRequest(BaseModel):
     reply: str
     model: str = "unknown"
     policy: str | None = None
+    user: str | None = Field(default=None, description="The app's id for its user, as in chat completions: the "
+                             "remembered signals are read (never written) and returned under `user`.")
 
 
 def choice_text(choice: dict[str, Any]) -> str | None:

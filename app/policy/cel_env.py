@@ -8,16 +8,20 @@ from typing import Any
 
 import cel
 
-from classifiers.labels import CONTEXT_SIGNALS, FLAGS, REPLY_SCORES
+from classifiers.labels import CONTEXT_SIGNALS, FLAGS, REPLY_SCORES, USER_SIGNALS
 
 # The variables a condition may name, from the one label registry.
 REPLY_FIELDS = REPLY_SCORES
 CONTEXT_FIELDS = CONTEXT_SIGNALS
 FLAG_NAMES = FLAGS
+USER_FIELDS = USER_SIGNALS
 
 REQUEST_FIELDS = ("model", "tenant", "stream", "turns")
-TOP_LEVEL = {"reply": REPLY_FIELDS, "context": CONTEXT_FIELDS, "request": REQUEST_FIELDS, "attempt": (), "flags": ()}
-_MEMBER = re.compile(r"\b(reply|context|request)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+TOP_LEVEL = {"reply": REPLY_FIELDS, "context": CONTEXT_FIELDS, "request": REQUEST_FIELDS, "user": USER_FIELDS,
+             "attempt": (), "flags": ()}
+# The variables that have fields (`reply.x`), for the tools that read conditions as text.
+OWNERS = tuple(name for name, fields in TOP_LEVEL.items() if fields)
+_MEMBER = re.compile(rf"\b({'|'.join(OWNERS)})\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _FLAG_TEST = re.compile(r"['\"]([^'\"]*)['\"]\s+in\s+flags\b")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
@@ -46,6 +50,7 @@ def probe_variables(value: float) -> dict[str, Any]:
         "reply": dict.fromkeys(REPLY_FIELDS, value),
         "context": dict.fromkeys(CONTEXT_FIELDS, value),
         "request": {"model": "probe", "tenant": "probe", "stream": False, "turns": 1},
+        "user": dict.fromkeys(USER_FIELDS, value),
         "attempt": 0,
         "flags": [],
     }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.policy.loader import LoadedPolicy
 from app.policy.model import Action, Rule
+from app.users.profile import NO_USER, UserView
 from classifiers import Scores
 from classifiers.labels import flags_of
 
@@ -19,6 +20,7 @@ class RequestFacts:
     tenant: str
     stream: bool
     turns: int
+    user: UserView = field(default=NO_USER)  # what is remembered about the user (app/users/), neutral when unknown
 
 
 def request_facts(model: str, tenant: str, stream: bool, messages: list[dict[str, Any]]) -> RequestFacts:
@@ -55,6 +57,7 @@ def variables(reply: dict[str, float], context: dict[str, float], facts: Request
         "request": {"model": facts.model, "tenant": facts.tenant, "stream": facts.stream, "turns": facts.turns},
         "attempt": attempt,
         "flags": list(flags),
+        "user": facts.user.variables(context.get("distress")),
     }
 
 

@@ -11,7 +11,13 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.policy.cel_env import TOP_LEVEL
 from classifiers.labels import CORRECTIVE
+
+# The `when` help an editor shows: every variable of the one CEL environment (app/policy/cel_env.py).
+WHEN_HELP = "CEL condition over " + ", ".join(
+    f"{owner}.{name}" if name else owner
+    for owner, fields in TOP_LEVEL.items() for name in (fields or ("",))) + "."
 
 
 class Strict(BaseModel):
@@ -44,7 +50,7 @@ class Rule(Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique within the policy; shows in headers, logs and audit.")
     description: str = ""
-    when: str = Field(min_length=1, description="CEL condition over reply.*, context.*, request.*, attempt and flags.")
+    when: str = Field(min_length=1, description=WHEN_HELP)
     action: Action
     label: CorrectiveLabel | None = Field(
         default=None, description="Which corrective instruction a regenerate/rewrite uses."
@@ -98,8 +104,34 @@ class Limits(Strict):
         return self
 
 
+class AuditSample(Strict):
+    """Which share of decisions the audit stream keeps, so reviewers see repairs and a sample of passes alike. The rate of
+    the decision's rule wins, then that of its outcome, then `default`; escalations are always kept."""
+
+    default: float = Field(default=1.0, ge=0.0, le=1.0, description="Share kept where no rule or outcome rate applies.")
+    rules: dict[str, float] = Field(default_factory=dict, description="Rule name -> share kept (0 to 1).")
+    outcomes: dict[str, float] = Field(default_factory=dict,
+                                       description="Outcome (passed, repaired, prepended, ...) -> share kept (0 to 1).")
+
+    @field_validator("rules", "outcomes")
+    @classmethod
+    def _shares(cls, rates: dict[str, float]) -> dict[str, float]:
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"the share kept for {name!r} must be between 0 and 1, not {rate}")
+        return rates
+
+    def rate(self, rule: str, outcome: str) -> float:
+        if rule in self.rules:
+            return self.rules[rule]
+        return self.outcomes.get(outcome, self.default)
+
+
 class Audit(Strict):
     include_texts: bool = False
+    sample: AuditSample = Field(default_factory=AuditSample)
+    retention_days: float | None = Field(default=None, gt=0, description="How long a review console keeps this policy's "
+                                         "decisions (texts included); unset: the console's own bound applies.")
 
 
 class Metadata(Strict):
@@ -121,6 +153,16 @@ class Spec(Strict):
         default_factory=dict
     )
     rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sampled_rules_exist(self) -> Spec:
+        # A misspelt rule name would silently fall back to the default share: say so instead.
+        names = {rule.name for rule in self.rules} | {"none", "failure"}
+        unknown = sorted(set(self.audit.sample.rules) - names)
+        if unknown:
+            raise ValueError(f"audit.sample.rules names {', '.join(map(repr, unknown))}, but this policy has no such rule "
+                             f"(rules: {', '.join(sorted(names))})")
+        return self
 
     @field_validator("rules")
     @classmethod

@@ -8,17 +8,19 @@ from typing import Any
 
 import cel
 
-from app.policy.cel_env import CONTEXT_FIELDS, REPLY_FIELDS
+from app.policy.cel_env import CONTEXT_FIELDS, OWNERS, REPLY_FIELDS, USER_FIELDS
 
-SCORE_VARIABLES = tuple(f"reply.{f}" for f in REPLY_FIELDS) + tuple(f"context.{f}" for f in CONTEXT_FIELDS)
+SCORE_VARIABLES = (tuple(f"reply.{f}" for f in REPLY_FIELDS) + tuple(f"context.{f}" for f in CONTEXT_FIELDS)
+                   + tuple(f"user.{f}" for f in USER_FIELDS))
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
 _OP = r"<=|>=|==|!=|<|>"
-_VAR = r"(?:reply|context|request)\s*\.\s*[A-Za-z_][A-Za-z0-9_]*|attempt"
+_OWNER = "|".join(OWNERS)
+_VAR = rf"(?:{_OWNER})\s*\.\s*[A-Za-z_][A-Za-z0-9_]*|attempt"
 _VAR_FIRST = re.compile(rf"(?P<var>{_VAR})\s*(?P<op>{_OP})\s*(?P<num>{_NUMBER})(?![\w.])")
 _NUM_FIRST = re.compile(rf"(?<![\w.])(?P<num>{_NUMBER})\s*(?P<op>{_OP})\s*(?P<var>{_VAR})")
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
-_REFERENCE = re.compile(r"\b(?:(reply|context|request)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)|(attempt|flags))\b")
+_REFERENCE = re.compile(rf"\b(?:({_OWNER})\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)|(attempt|flags))\b")
 
 
 @dataclass(frozen=True)

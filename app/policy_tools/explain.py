@@ -9,12 +9,13 @@ from app.policy.loader import LoadedPolicy
 from app.policy_tools.conditions import explain_condition
 from app.policy.engine import evaluate, policy_values
 from app.policy_tools.outcome import effect_of, facts_for
-from classifiers import Scorer
+from classifiers import Scorer, Scores
 
 
 def explain(policy: LoadedPolicy, scorer: Scorer, messages: list[dict[str, Any]], reply: str, model: str | None = None,
-            tenant: str | None = None) -> str:
-    scores = scorer.score(messages, reply)
+            tenant: str | None = None, scores: Scores | None = None) -> str:
+    """`scores`: ones already known (a recorded decision's), so the texts need not be there to explain it."""
+    scores = scorer.score(messages, reply) if scores is None else scores
     facts = facts_for(policy, messages, model, tenant)
     values = policy_values(scores, scorer.thresholds, facts, 0)
     verdict = evaluate(policy, values)

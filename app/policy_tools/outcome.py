@@ -12,6 +12,7 @@ from app.policy.effects import compose
 from app.policy.engine import RequestFacts, Verdict, request_facts
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action
+from app.users.profile import NO_USER, UserView
 
 
 def facts_for(policy: LoadedPolicy, messages: list[dict[str, Any]], model: str | None = None, tenant: str | None = None,
@@ -31,7 +32,7 @@ class Effect:
     text: str | None = None
 
 
-def effect_of(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
+def effect_of(policy: LoadedPolicy, verdict: Verdict, draft: str, user: UserView = NO_USER) -> Effect:
     """What the user would get, composed exactly as the proxy composes it (app.policy.effects)."""
     spec = policy.document.spec
     shadow = " (shadow mode: the user would still get the original draft; the change is only recorded)" if spec.mode == "shadow" else ""
@@ -39,7 +40,8 @@ def effect_of(policy: LoadedPolicy, verdict: Verdict, draft: str) -> Effect:
     fixed = [*verdict.also, *([rule] if rule is not None else [])]
     around = compose(verdict.also, "")
     if rule is not None and rule.action in REPAIR_ACTIONS:
-        instruction = instruction_for(rule.label, {str(k): v for k, v in spec.instructions.items()}, rule.instruction)
+        instruction = instruction_for(rule.label, {str(k): v for k, v in spec.instructions.items()}, rule.instruction,
+                                      user)
         if rule.action == Action.rewrite:
             how = "the model is asked to revise the draft with this instruction"
         else:

@@ -51,7 +51,10 @@ def _domains(sources: list[str]) -> dict[str, list[Any]]:
     strings = sorted({x for s in sources for x in string_literals(s)})
     domains: dict[str, list[Any]] = {}
     for name in sorted(names):
-        if name.startswith(("reply.", "context.")):
+        if name == "user.distress_trend":  # a slope: negative is falling
+            domains[name] = sorted({-1.0, 0.0, 1.0, *_score_values([x for x in literals if -1 <= x <= 1]),
+                                    *(-v for v in _score_values([-x for x in literals if -1 <= x <= 0]))})
+        elif name.startswith(("reply.", "context.", "user.")):
             domains[name] = _score_values([x for x in literals if 0 - _STEP <= x <= 1 + _STEP] or [0.5])
         elif name in ("attempt", "request.turns"):
             domains[name] = _int_values(literals)

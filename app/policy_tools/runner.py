@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.policy.engine import Verdict
@@ -77,7 +77,8 @@ def run_suites(suites: Sequence[Suite], scorer: Scorer) -> list[CaseResult]:
     results = []
     for (suite, located), scores in zip(work, scored, strict=True):
         case = located.case
-        facts = facts_for(suite.policy, case.conversation(), case.request.model, case.request.tenant, case.request.stream)
+        facts = replace(facts_for(suite.policy, case.conversation(), case.request.model, case.request.tenant,
+                                  case.request.stream), user=case.user_view())
         values = policy_values(scores, scorer.thresholds, facts, case.attempt)
         verdict = evaluate(suite.policy, values)
         results.append(CaseResult(suite, located, scores, values, verdict, _failures(case.expect, verdict)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -13,9 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from app.policy.errors import PolicyError, PolicyProblem
 from app.policy.loader import LoadedPolicy, dotted, line_for, line_map, load_policy_file, policy_files, schema_problems
 from app.policy.model import Action
+from app.users.profile import UserView
+from classifiers.labels import USER_PREFERENCES
 from classifiers.inputs import ConversationError, view_of
 
 NOTHING = "none"  # `rule: none` means no rule may fire
+UserPreference = Literal[USER_PREFERENCES]  # type: ignore[valid-type]
+Unit = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Strict(BaseModel):
@@ -51,6 +55,11 @@ class Case(_Strict):
     reply: str = Field(description="The draft reply the policy judges.")
     request: CaseRequest = Field(default_factory=CaseRequest)
     attempt: int = Field(default=0, ge=0)
+    remembered: dict[UserPreference, Unit] = Field(
+        default_factory=dict, description="What user memory holds for this user (user.*, 0-1): e.g. "
+        "{prefers_venting: 1} for a user who said earlier that they only want to vent.")
+    remembered_distress: list[Unit] = Field(default_factory=list, description="The user's remembered distress per "
+                                             "turn, oldest first (user.distress_trend adds this case's turn).")
     expect: Expect
     known_issue: str | None = Field(
         default=None, description="A known model error makes this case fail: it is reported as 'known' and does not fail "
@@ -65,6 +74,10 @@ class Case(_Strict):
         except ConversationError as exc:
             raise ValueError(f"messages: {exc}") from exc
         return self
+
+    def user_view(self) -> UserView:
+        known = bool(self.remembered or self.remembered_distress)
+        return UserView(dict(self.remembered), None, tuple(self.remembered_distress), known=known)
 
     def conversation(self) -> list[dict[str, Any]]:
         return list(self.messages) if self.messages is not None else [{"role": "user", "content": self.user}]

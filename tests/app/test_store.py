@@ -20,12 +20,21 @@ def ask(proxy, text: str, tenant: str = "default"):  # type: ignore[no-untyped-d
         model="m", messages=[{"role": "user", "content": text}], extra_headers={"x-heedful-tenant": tenant})
 
 
+def audit_settled(proxy) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no audit record waits in the spool: on a loaded machine a write slower than the Redis timeout is
+    spooled and re-sent a moment later, in order (tests/app/test_audit_durability.py)."""
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{proxy.url}/readyz").json()["store"]["audit_spool"]["records"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def test_audit_records_and_score_cache_live_in_redis(make_proxy, redis_server, scripted) -> None:
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
     proxy = make_proxy(redis_url=redis_server.url)
     ask(proxy, GOOD.user)
     ask(proxy, GOOD.user)
+    audit_settled(proxy)
     entries = client.xrange(AUDIT_STREAM)
     assert len(entries) == 2
     assert b'"rule": "none"' in entries[0][1][b"record"]
@@ -39,6 +48,7 @@ def test_audit_stream_is_bounded(make_proxy, redis_server, scripted) -> None:
     proxy = make_proxy(redis_url=redis_server.url, audit_maxlen=5)
     for _ in range(8):
         ask(proxy, GOOD.user)
+    audit_settled(proxy)
     assert client.xlen(AUDIT_STREAM) <= 8  # approximate trimming never drops below maxlen
     client.xtrim(AUDIT_STREAM, maxlen=5, approximate=False)
     assert client.xlen(AUDIT_STREAM) == 5
@@ -142,6 +152,7 @@ def test_audit_export_writes_the_records_replay_reads(make_proxy, redis_server, 
     proxy = make_proxy(redis_url=redis_server.url)
     for _ in range(3):
         ask(proxy, GOOD.user)
+    audit_settled(proxy)
     out = tmp_path / "audit.jsonl"
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", "export", "--redis-url", redis_server.url, "--output", str(out)])

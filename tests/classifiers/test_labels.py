@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from app.corrective import BY_LABEL
-from app.policy.cel_env import CONTEXT_FIELDS, FLAG_NAMES, REPLY_FIELDS
+from app.policy.cel_env import CONTEXT_FIELDS, FLAG_NAMES, REPLY_FIELDS, USER_FIELDS
 from app.policy.model import CORRECTIVE_LABELS, CorrectiveLabel
 from classifiers import DEFAULT_MODEL_DIR, Scorer
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS
@@ -38,6 +38,8 @@ def test_the_policy_schema_lists_the_registry_labels() -> None:
     text = json.dumps(schema)
     for label in CORRECTIVE:
         assert f'"{label}"' in text
+    for name in USER_FIELDS:  # in the help of `when`
+        assert f"user.{name}" in text, name
 
 
 def test_the_model_has_a_threshold_for_every_flag() -> None:
@@ -71,5 +73,7 @@ def test_the_policy_guide_names_every_variable_and_flag() -> None:
         assert f"reply.{name}" in guide, name
     for name in CONTEXT_FIELDS:
         assert f"context.{name}" in guide, name
+    for name in USER_FIELDS:
+        assert f"user.{name}" in guide, name
     for name in FLAG_NAMES:
         assert f"`{name}`" in guide, name

@@ -27,8 +27,15 @@ INTERFACE = {
     "heedful_in_flight_requests": "gauge",
     "heedful_redis_up": "gauge",
     "heedful_policy_latency_budget_seconds": "gauge",
+    "heedful_audit_spool_records": "gauge",
+    "heedful_audit_spool_bytes": "gauge",
+    "heedful_audit_spooled_total": "counter",
+    "heedful_audit_resent_total": "counter",
+    "heedful_audit_dropped_total": "counter",
+    "heedful_budget_fallback_decisions_total": "counter",
 }
-REQUIRED_ALERTS = {"HeedfulGuardFailureRateHigh", "HeedfulAddedLatencyOverBudget", "HeedfulPolicyReloadFailed", "HeedfulRedisUnavailable"}
+REQUIRED_ALERTS = {"HeedfulGuardFailureRateHigh", "HeedfulAddedLatencyOverBudget", "HeedfulPolicyReloadFailed", "HeedfulRedisUnavailable",
+                   "HeedfulAuditRecordsDropped"}
 METRIC = re.compile(r"\bheedful_[a-z0-9_]+\b")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -28,7 +30,8 @@ async def score(request: Request) -> JSONResponse:
         policy = svc.policies.active.by_name(body.policy) if body.policy else svc.policies.active.select(body.model, tenant)
         if policy is None:
             raise InvalidRequest(f"no policy named {body.policy!r}", param="policy", code="unknown_policy")
-        facts = request_facts(body.model, tenant, False, messages)
+        recalled = await svc.users.recall(svc.users.identify(request.headers, body.user, tenant), messages)
+        facts = replace(request_facts(body.model, tenant, False, messages), user=recalled.view)
         try:
             judged = await svc.guard.judge(policy, facts, messages, body.reply)
         except ConversationError as exc:
@@ -49,11 +52,12 @@ async def score(request: Request) -> JSONResponse:
         "scores": {k: scores.reply[k] for k in HEADLINE_SCORES},
         "sub_scores": {k: scores.reply[k] for k in SUB_SCORES},
         "context": scores.context,
+        "user": values["user"],
         "flags": values["flags"],
         "thresholds": svc.scoring.thresholds,
         "policy": described,
         "rule": verdict.rule_name,
         "action": verdict.action.value,
         "also": [rule.name for rule in verdict.also],
-        "effect": effect_of(policy, verdict, body.reply).summary,
+        "effect": effect_of(policy, verdict, body.reply, facts.user).summary,
     })

@@ -20,13 +20,17 @@ async def readyz(request: Request) -> JSONResponse:
     if svc is None:
         return JSONResponse({"status": "starting"}, status_code=503)
     policies = svc.policies
+    # Store health never fails readiness while audit is best-effort: Redis being away costs sharing, not answers.
+    store = (await svc.store.health()) | {"audit_required": svc.settings.audit_required}
+    audit_blocks = svc.settings.audit_required and store["audit_at_risk"] is not None
     return JSONResponse({
-        "status": "ready",
+        "status": "not_ready" if audit_blocks else "ready",
         "model": svc.scoring.scorer.info.name,
         "policies": {p.name: p.version for p in policies.active.policies},
         "policy_revisions": {p.name: p.revision for p in policies.active.policies},
         "last_policy_error": policies.last_error,
-    })
+        "store": store,
+    }, status_code=503 if audit_blocks else 200)
 
 
 @router.get("/metrics")

@@ -66,6 +66,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.redis.url .Values.redis.existingSecret (include "heedful.redisInCluster" .) }}true{{ end }}
 {{- end }}
 
+{{/* Replicas that share Redis, for each one's share of a repair budget while Redis is down. */}}
+{{- define "heedful.budgetReplicas" -}}
+{{- if not (kindIs "invalid" .Values.config.budgetReplicas) }}
+{{- .Values.config.budgetReplicas | int }}
+{{- else if eq .Values.mode "sidecar" }}
+{{- .Values.sidecar.app.replicas | int }}
+{{- else if .Values.gateway.autoscaling.enabled }}
+{{- .Values.gateway.autoscaling.maxReplicas | int }}
+{{- else }}
+{{- .Values.gateway.replicas | int }}
+{{- end }}
+{{- end }}
+
 {{- define "heedful.serviceAccountName" -}}
 {{- if .Values.gateway.serviceAccount.create }}
 {{- default (include "heedful.fullname" .) .Values.gateway.serviceAccount.name }}
@@ -131,6 +144,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     {{- with .Values.config.modelPath }}
     - name: HEEDFUL_MODEL_PATH
       value: {{ . | quote }}
+    {{- end }}
+    {{- if not (kindIs "invalid" .Values.config.auditSpoolMaxBytes) }}
+    - name: HEEDFUL_AUDIT_SPOOL_MAX_BYTES
+      value: {{ .Values.config.auditSpoolMaxBytes | int64 | toString | quote }}
+    {{- end }}
+    {{- if not (kindIs "invalid" .Values.config.auditSpoolMaxRecords) }}
+    - name: HEEDFUL_AUDIT_SPOOL_MAX_RECORDS
+      value: {{ .Values.config.auditSpoolMaxRecords | int64 | toString | quote }}
+    {{- end }}
+    {{- if .Values.config.auditRequired }}
+    - name: HEEDFUL_AUDIT_REQUIRED
+      value: "true"
+    {{- end }}
+    {{- if (include "heedful.redisConfigured" .) }}
+    - name: HEEDFUL_BUDGET_REPLICAS
+      value: {{ include "heedful.budgetReplicas" . | quote }}
     {{- end }}
     {{- with .Values.extraEnv }}
     {{- toYaml . | nindent 4 }}

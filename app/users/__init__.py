@@ -1,0 +1,1 @@
+"""Character knowledge: per-user memory of stated preferences and distress (docs/user-memory.md)."""
