@@ -16,6 +16,7 @@ Upstream failures carry the upstream's `retry-after` and `x-ratelimit-*` headers
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import Request
@@ -86,4 +87,4 @@ def error_response(error: GuardError, headers: dict[str, str] | None = None) -> 
 
 async def handle_guard_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GuardError)
-    return error_response(exc)
+    return error_response(exc, {"x-heedful-request-id": uuid.uuid4().hex})

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from app.api.main import api_router
 from app.config import Settings
-from app.errors import GuardError, InvalidRequest, handle_guard_error
+from app.errors import GuardError, InvalidRequest, error_response, handle_guard_error
 from app.metrics import Metrics
 from app.services import build_services
 
@@ -51,12 +54,34 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_router)
     app.add_exception_handler(GuardError, handle_guard_error)
 
-    async def invalid(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(InvalidRequest(str(exc)).body(), status_code=400)
-
-    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
     if settings.console:
         from app.console.server import MountedConsole  # the console's dependencies load only where it is on
 
         console = MountedConsole(app, settings)
     return app
+
+
+def _request_id() -> dict[str, str]:
+    return {"x-heedful-request-id": uuid.uuid4().hex}
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(InvalidRequest(str(exc)), _request_id())
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    """An unknown path or method, in the OpenAI error shape like every other error."""
+    assert isinstance(exc, HTTPException)
+    error = GuardError(str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+    error.status, error.type = exc.status_code, "invalid_request_error"
+    return error_response(error, _request_id() | dict(exc.headers or {}))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    """The last resort: a bug still answers as an OpenAI error with a request id to find it in the log by."""
+    headers = _request_id()
+    logging.getLogger("heedful").error("unhandled error", exc_info=exc, extra={"request_id": headers["x-heedful-request-id"]})
+    return error_response(GuardError("internal error; the request id identifies it in the proxy's log"), headers)

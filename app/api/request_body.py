@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
@@ -25,7 +26,7 @@ async def read_json(request: Request, max_bytes: int) -> object:
         if len(body) > max_bytes:
             raise BodyTooLarge(f"request body exceeds the limit of {max_bytes} bytes", code="body_too_large")
     try:
-        data = json.loads(body, parse_constant=_no_constant)
+        data = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise InvalidRequest("request body is nested too deeply", code="invalid_json") from exc
     except (ValueError, UnicodeDecodeError) as exc:
@@ -49,15 +50,62 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
+def _finite_float(text: str) -> float:
+    """1e400 parses as infinity: no upstream takes that, and the proxy could not even send it on."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def documented_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI `requestBody` of a route that reads its body itself (read_json and parse, for the size limit and
+    OpenAI-shaped errors): the model's JSON Schema, its definitions inlined so the operation stands alone."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
+
+
 def parse(model: type[Model], data: object) -> Model:
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", code="invalid_request")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in first["loc"]).replace(".[", "[")
-        raise InvalidRequest(f"{param}: {first['msg']}", param=param, code="invalid_value") from exc
+        located = [(_param(data, e), e["msg"]) for e in exc.errors()]
+        # A field that takes several types fails once per type; the type that got furthest into the body says most
+        # (a list of parts with a bad part: that part), and types that failed at the same place share one message.
+        param = max((p for p, _ in located), key=lambda p: p.count(".") + p.count("["))
+        messages = list(dict.fromkeys(m for p, m in located if p == param))
+        raise InvalidRequest(f"{param}: {'; or '.join(messages)}", param=param, code="invalid_value") from exc
+
+
+def _param(data: object, error: Any) -> str:
+    """Where the error is, as the client wrote it (messages[0].content): pydantic's location also names the member of a
+    union it tried (`str`, `list[...]`), which is no part of the body, so only steps that exist in the body are kept
+    (and a missing key at the end)."""
+    steps: list[str | int] = []
+    location = list(error["loc"])
+    for index, step in enumerate(location):
+        if isinstance(data, dict) and isinstance(step, str) and step in data:
+            data = data[step]
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        elif not (error["type"] == "missing" and index == len(location) - 1):
+            continue
+        steps.append(step)
+    return "".join(f"[{s}]" if isinstance(s, int) else (f".{s}" if i else s) for i, s in enumerate(steps))
 
 
 def tenant_of(request: Request, header: str, keys: dict[str, str], trust_header: bool | None = None) -> str:
@@ -69,3 +117,22 @@ def tenant_of(request: Request, header: str, keys: dict[str, str], trust_header:
     trusted = trust_header if trust_header is not None else not keys
     named = request.headers.get(header)
     return named if named and trusted else "default"
+
+
+_ERROR_DESCRIPTIONS = {400: "The body is not valid: the error names the field (`param`) and what is wrong",
+                       413: "The body is over the size limit", 502: "The upstream could not give an answer",
+                       504: "The upstream did not answer in time"}
+
+
+def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for the errors a route returns: an OpenAI error object and the request id header."""
+    from app.openai.protocol import ErrorResponse
+
+    header = {"x-heedful-request-id": {"description": "The request's id, as in the audit record and the logs",
+                                       "required": True, "schema": {"type": "string"}}}
+    return {status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status], "headers": header}
+            for status in statuses}
+
+
+STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {
+    "schema": {"type": "string", "description": "`data: {chat.completion.chunk}` events, then `data: [DONE]`"}}}}}

@@ -1,11 +1,11 @@
-"""The `heedful` command: serve, score, demo, audit, users, console, review, policy, replay."""
+"""The `heedful` command: serve, score, demo, audit, users, console, review, policy, replay, calibrate, train-heads."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from app.cli import audit, console, demo, score, serve, users
+from app.cli import audit, calibrate, console, demo, score, serve, train_heads, users
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         "mean), docs/deployment.md (Kubernetes).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, score, demo, audit, users, console):
+    for module in (serve, score, demo, audit, users, console, calibrate, train_heads):
         module.register(commands)
     try:
         from app.cli import policy, replay

@@ -10,7 +10,7 @@ class PolicyProblem:
     file: str
     line: int
     code: str  # policy_yaml_error | policy_schema_error | policy_cel_error | policy_threshold_error | policy_unreachable_rule
-    #           | policy_conflict | policy_test_error
+    #           | policy_conflict | policy_test_error | policy_load_error (a fault while loading: the message says which)
     field: str
     message: str
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from app.policy.cel_env import Condition, ConditionError, compile_condition
 from app.policy.errors import PolicyError, PolicyProblem
 from app.policy.model import PolicyDocument
+from app.policy.source import parse_yaml, read_text
 
 Path_ = tuple[Any, ...]
 
@@ -44,12 +45,12 @@ class LoadedPolicy:
 
 
 def is_policy_file(path: Path) -> bool:
-    """Policy files in a directory: *.yaml/*.yml, not hidden (ConfigMap internals), not a *_test suite."""
+    """Policy files in a directory: *.yaml/*.yml, not hidden (ConfigMap internals), not a *_test suite. A directory or an
+    unreadable file by such a name is listed too, so that loading it reports it by name instead of it going unseen."""
     return (
         path.suffix in (".yaml", ".yml")
         and not path.name.startswith(".")
         and not path.stem.endswith("_test")
-        and path.is_file()
     )
 
 
@@ -89,18 +90,6 @@ def dotted(path: Iterable[Any]) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _yaml_hint(problem: str) -> str:
-    """A plain-language hint for the YAML parser's messages that read like parser internals."""
-    if "found '<scalar>'" in problem or "found unexpected ':'" in problem:
-        return (" (hint: a value that starts with a quote, or contains ': ', must be quoted as a whole, e.g. "
-                "when: \"'crisis' in flags\")")
-    if "expected <block end>" in problem or "mapping values are not allowed" in problem or "could not find expected ':'" \
-            in problem:
-        return (" (hint: check the indentation of this line and the one above it: the keys of one rule line up under "
-                "its name, and each rule starts with '- ')")
-    return ""
 
 
 def _known_keys(model: Any) -> list[str]:
@@ -156,14 +145,8 @@ def schema_problems(exc: ValidationError, file: str, lines: dict[Path_, int], co
 def parse_policy(text: str, file: str) -> LoadedPolicy:
     """Validate one policy document; raises PolicyError listing every problem found."""
     problems: list[PolicyProblem] = []
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = str(getattr(exc, "problem", exc))
-        raise PolicyError([PolicyProblem(file, line, "policy_yaml_error", "", problem + _yaml_hint(problem))]) from exc
+    source = parse_yaml(text, file)
+    node, data = source.node, source.data
     if node is None or not isinstance(data, dict):
         raise PolicyError([PolicyProblem(file, 1, "policy_schema_error", "", "expected a mapping with apiVersion, kind, metadata and spec")])
     lines: dict[Path_, int] = {}
@@ -195,8 +178,11 @@ def parse_policy(text: str, file: str) -> LoadedPolicy:
 
 
 def load_policy_file(path: Path) -> LoadedPolicy:
+    text = read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError([PolicyProblem(str(path), 1, "policy_yaml_error", "", f"cannot read: {exc}")]) from exc
-    return parse_policy(text, str(path))
+        return parse_policy(text, str(path))
+    except PolicyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a fault nobody foresaw is still a problem with this file, never a crash
+        raise PolicyError([PolicyProblem(str(path), 1, "policy_load_error", "",
+                                         f"cannot load: {type(exc).__name__}: {exc}")]) from exc

@@ -40,11 +40,14 @@ class PolicySet:
 
 def load_policy_set(directory: Path) -> PolicySet:
     """Load every policy file in a directory; all problems in all files are reported together."""
-    if not directory.is_dir():
-        raise PolicyError([PolicyProblem(str(directory), 1, "policy_yaml_error", "", "policy directory does not exist")])
+    try:
+        paths = policy_files(directory)
+    except OSError as exc:  # missing, not a directory, unreadable, or swapped away while it was listed
+        raise PolicyError([PolicyProblem(str(directory), 1, "policy_yaml_error", "",
+                                         f"cannot list the policy directory: {exc.strerror or exc}")]) from exc
     problems: list[PolicyProblem] = []
     loaded: list[LoadedPolicy] = []
-    for path in policy_files(directory):
+    for path in paths:
         try:
             loaded.append(load_policy_file(path))
         except PolicyError as exc:

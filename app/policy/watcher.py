@@ -2,6 +2,10 @@
 
 Changes are detected by hashing the resolved contents of the directory's policy files on a short poll, which also sees
 Kubernetes ConfigMap updates (they swap a `..data` symlink, so file mtimes in the mount point never change).
+
+Whatever goes wrong in a reload (a file the loader refuses, or a fault nobody foresaw) is logged, counted in
+heedful_policy_reloads_total{outcome="failure"} and shown as /readyz `last_policy_error`; the watcher itself never stops,
+so the next good edit still goes live.
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import stat
 from pathlib import Path
 
 from app.metrics import Metrics
 from app.policy.errors import PolicyError
 from app.policy.loader import policy_files
 from app.policy.policy_set import PolicySet, load_policy_set
+from app.policy.source import MAX_POLICY_BYTES
 
 log = logging.getLogger("heedful.policy")
 
@@ -23,7 +29,12 @@ def _fingerprint(directory: Path) -> str:
     digest = hashlib.sha256()
     try:
         for path in policy_files(directory):
-            digest.update(path.name.encode() + b"\x00" + path.read_bytes() + b"\x00")
+            status = path.stat()
+            # What the loader refuses unread (an oversized file, a directory, a pipe that would block) is not read here
+            # either, on every poll: its size, type and time stand for it.
+            readable = stat.S_ISREG(status.st_mode) and status.st_size <= MAX_POLICY_BYTES
+            content = path.read_bytes() if readable else f"{status.st_mode}:{status.st_size}:{status.st_mtime_ns}".encode()
+            digest.update(path.name.encode() + b"\x00" + content + b"\x00")
     except OSError as exc:  # a swap in progress: try again on the next poll
         return f"unreadable:{exc}"
     return digest.hexdigest()
@@ -33,7 +44,7 @@ class PolicyStore:
     def __init__(self, directory: Path, metrics: Metrics) -> None:
         self.directory = directory
         self._metrics = metrics
-        self._fingerprint = _fingerprint(directory)
+        self._fingerprint: str | None = _fingerprint(directory)
         self.active: PolicySet = load_policy_set(directory)  # a broken set at start-up stops the server
         self.last_error: str | None = None
         self._publish()
@@ -50,9 +61,11 @@ class PolicyStore:
         try:
             candidate = load_policy_set(self.directory)
         except PolicyError as exc:
-            self.last_error = str(exc)
-            self._metrics.policy_reloads.labels("failure").inc()
-            log.error("policy reload refused; keeping the last good policies", extra={"problems": [str(p) for p in exc.problems]})
+            self._refuse(str(exc), [str(p) for p in exc.problems])
+            if _fingerprint(self.directory) != fingerprint:
+                # Changed while it was read (a file deleted or swapped mid-reload): look again on the next poll instead
+                # of taking this failure as the verdict on what is there now.
+                self._fingerprint = None
             return False
         self.active, self.last_error = candidate, None
         self._metrics.policy_reloads.labels("success").inc()
@@ -60,7 +73,16 @@ class PolicyStore:
         log.info("policies reloaded", extra={"policies": [f"{p.name}@{p.version}" for p in candidate.policies]})
         return True
 
+    def _refuse(self, error: str, problems: list[str]) -> None:
+        self.last_error = error
+        self._metrics.policy_reloads.labels("failure").inc()
+        log.error("policy reload refused; keeping the last good policies", extra={"problems": problems or [error]})
+
     async def watch(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            await asyncio.to_thread(self.reload_if_changed)
+            try:
+                await asyncio.to_thread(self.reload_if_changed)
+            except Exception as exc:  # noqa: BLE001 - a dead watcher would ignore every later edit without a word
+                log.exception("policy reload failed")
+                self._refuse(f"{self.directory}: reload failed: {type(exc).__name__}: {exc}", [])

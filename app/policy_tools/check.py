@@ -4,16 +4,14 @@ are almost certainly mistakes: thresholds outside [0, 1] and rules that can neve
 
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from app.policy.cel_env import ConditionError, compile_condition
 from app.policy.errors import PolicyError, PolicyProblem
 from app.policy.loader import LoadedPolicy, dotted, line_for, line_map, load_policy_file, policy_files
 from app.policy.policy_set import load_policy_set
+from app.policy.source import parse_yaml, read_text
 from app.policy_tools.conditions import Comparison, comparisons
 from app.policy_tools.reach import analyse
 from app.policy_tools.suite import collect_suites
@@ -61,10 +59,10 @@ def reachability_problems(policy: LoadedPolicy) -> list[PolicyProblem]:
 def raw_lint(path: Path) -> list[PolicyProblem]:
     """For a file the loader refused: still check each rule's `when` on its own, so one error does not hide the others."""
     try:
-        text = path.read_text(encoding="utf-8")
-        node, data = yaml.compose(text), yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        source = parse_yaml(read_text(path), str(path))
+    except PolicyError:  # the loader has reported it already
         return []
+    node, data = source.node, source.data
     rules = data.get("spec", {}).get("rules") if isinstance(data, dict) and isinstance(data.get("spec"), dict) else None
     if node is None or not isinstance(rules, list):
         return []

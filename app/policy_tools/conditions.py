@@ -40,14 +40,19 @@ def mask_strings(source: str) -> str:
     return _STRING.sub(lambda m: "'" + " " * (len(m.group()) - 2) + "'", source)
 
 
-def comparisons(source: str) -> list[Comparison]:
+def comparison_spans(source: str) -> list[tuple[int, int, Comparison]]:
+    """Each comparison with the [start, end) of its text in source, in order (calibrate rewrites one by its span)."""
     masked = mask_strings(source)
-    found: list[tuple[int, Comparison]] = []
+    found: list[tuple[int, int, Comparison]] = []
     for m in _VAR_FIRST.finditer(masked):
-        found.append((m.start(), Comparison(re.sub(r"\s+", "", m["var"]), m["op"], float(m["num"]))))
+        found.append((m.start(), m.end(), Comparison(re.sub(r"\s+", "", m["var"]), m["op"], float(m["num"]))))
     for m in _NUM_FIRST.finditer(masked):
-        found.append((m.start(), Comparison(re.sub(r"\s+", "", m["var"]), _FLIP[m["op"]], float(m["num"]))))
-    return [c for _, c in sorted(found, key=lambda pair: pair[0])]
+        found.append((m.start(), m.end(), Comparison(re.sub(r"\s+", "", m["var"]), _FLIP[m["op"]], float(m["num"]))))
+    return sorted(found, key=lambda found_at: found_at[0])
+
+
+def comparisons(source: str) -> list[Comparison]:
+    return [c for _, _, c in comparison_spans(source)]
 
 
 def numeric_literals(source: str) -> list[float]:

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.policy.errors import PolicyError, PolicyProblem
 from app.policy.loader import LoadedPolicy, dotted, line_for, line_map, load_policy_file, policy_files, schema_problems
 from app.policy.model import Action
+from app.policy.source import parse_yaml, read_text
 from app.users.profile import UserView
-from classifiers.labels import USER_PREFERENCES
 from classifiers.inputs import ConversationError, view_of
+from classifiers.labels import USER_PREFERENCES
 
 NOTHING = "none"  # `rule: none` means no rule may fire
 UserPreference = Literal[USER_PREFERENCES]  # type: ignore[valid-type]
@@ -118,16 +118,11 @@ def _case(raw: Any, file: str, lines: dict[Any, int], where: tuple[Any, ...], pr
 def load_suite_file(path: Path, problems: list[PolicyProblem]) -> tuple[SuiteFile | None, list[LocatedCase]]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(PolicyProblem(file, 1, "policy_test_error", "", f"cannot read: {exc}"))
+        source = parse_yaml(read_text(path), file)
+    except PolicyError as exc:
+        problems.extend(exc.problems)
         return None, []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(PolicyProblem(file, mark.line + 1 if mark else 1, "policy_yaml_error", "", str(getattr(exc, "problem", exc))))
-        return None, []
+    node, data = source.node, source.data
     if node is None or not isinstance(data, dict):
         problems.append(PolicyProblem(file, 1, "policy_test_error", "", "expected a mapping with 'cases' (and optionally 'policy')"))
         return None, []

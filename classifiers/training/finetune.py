@@ -63,14 +63,14 @@ class Rows(torch.utils.data.Dataset):
             for row, row_labels in chosen:
                 self.rows.append(row)
                 self.labels.append(row_labels + [0.0] * len(CONTEXT_LABELS))
-                self.masks.append(_REPLY_MASK)
+                self.masks.append(_known(_REPLY_MASK, e))
         return self
 
     def add_contexts(self, encoder: Encoder, examples: list[Example]) -> Rows:
         unique = list({e.group: e for e in examples}.values())  # minimal pairs share one conversation
         self.rows += encoder.context_ids([view_of(e.messages) for e in unique])
         self.labels += [[0.0] * len(REPLY_LABELS) + [float(e.labels[n]) for n in CONTEXT_LABELS] for e in unique]
-        self.masks += [_CONTEXT_MASK] * len(unique)
+        self.masks += [_known(_CONTEXT_MASK, e) for e in unique]
         return self
 
     def __len__(self) -> int:
@@ -80,6 +80,12 @@ class Rows(torch.utils.data.Dataset):
         ids, types = self.rows[i]
         return {"input_ids": ids, "token_type_ids": types, "attention_mask": [1] * len(ids), "labels": self.labels[i],
                 "label_mask": self.masks[i]}
+
+
+def _known(mask: list[float], example: Example) -> list[float]:
+    """The mask without the labels nobody gave for this example (meta.unknown_labels: a review that marked only some)."""
+    unknown = example.meta.get("unknown_labels") or ()
+    return [0.0 if name in unknown else m for name, m in zip(ALL_OUTPUTS, mask, strict=True)]
 
 
 def _char_of_word(text: str, word: int) -> int:

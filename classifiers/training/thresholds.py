@@ -19,11 +19,12 @@ UNCERTAIN_MIN_RECALL = 0.99
 UNCERTAIN_MAX_FALSE_ALARMS = 0.08
 
 
-def platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Scale and shift so that sigmoid(scale * logit + shift) is calibrated on this split."""
+def platt(logit: np.ndarray, y: np.ndarray, c: float = 100.0) -> tuple[float, float]:
+    """Scale and shift so that sigmoid(scale * logit + shift) is calibrated on this split (`c`: inverse regularisation;
+    a small split that separates perfectly needs a low one, or the scale runs off and every score becomes 0 or 1)."""
     if y.min() == y.max():
         return 1.0, 0.0
-    model = LogisticRegression(C=100.0).fit(logit.reshape(-1, 1), y)
+    model = LogisticRegression(C=c).fit(logit.reshape(-1, 1), y)
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
@@ -41,9 +42,11 @@ def f1_at(p: np.ndarray, y: np.ndarray, t: float) -> float:
 F1_PLATEAU = 0.01
 
 
-def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None, ordinary: np.ndarray | None = None) -> float:
+def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None, ordinary: np.ndarray | None = None,
+                   middle: bool = False) -> float:
     """The max-F1 threshold among those that flag at most MAX_GOOD_FLAG_RATE of good replies and MAX_ORDINARY_FLAG_RATE
-    of ordinary exchanges."""
+    of ordinary exchanges. `middle`: the middle of the near-best plateau instead of its lowest end (a small split that
+    separates perfectly would otherwise put the threshold at its lowest score)."""
     feasible = []
     for t in np.unique(np.round(p, 3)):
         if good is not None and good.any() and (p[good] >= t).mean() > MAX_GOOD_FLAG_RATE:
@@ -56,7 +59,8 @@ def best_threshold(p: np.ndarray, y: np.ndarray, good: np.ndarray | None = None,
     # The best F1 among the feasible thresholds; of near-ties, the lowest (recall first). The dev split is real-register
     # data, so its optimum is taken as it is (on the synthetic split, a plateau midpoint guarded against overfitting).
     top = max(f1 for _, f1 in feasible)
-    return min(t for t, f1 in feasible if f1 >= top - F1_PLATEAU / 2)
+    plateau = [t for t, f1 in feasible if f1 >= top - F1_PLATEAU / 2]
+    return float(np.median(plateau)) if middle else min(plateau)
 
 
 def recall_threshold(p: np.ndarray, y: np.ndarray, min_recall: float) -> float:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.api.lifetime import ClientGone, GuardedStream, StreamEnd, until_disconnected
-from app.api.request_body import parse, read_json, tenant_of
+from app.api.request_body import STREAM_RESPONSE, documented_body, documented_errors, parse, read_json, tenant_of
 from app.audit import record_skip
 from app.choices import ChoiceSplitter, decide_all, merged
 from app.errors import GuardError, UpstreamFailure, error_response
@@ -41,7 +41,8 @@ log = logging.getLogger("heedful.upstream")
 router = APIRouter(tags=["chat"])
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", openapi_extra=documented_body(ChatCompletionRequest),
+             responses=STREAM_RESPONSE | documented_errors(400, 413, 502, 504))
 async def chat_completions(request: Request) -> Response:
     svc = services(request)
     svc.metrics.in_flight.inc()

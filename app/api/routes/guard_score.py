@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.request_body import parse, read_json, tenant_of
+from app.api.request_body import documented_body, documented_errors, parse, read_json, tenant_of
 from app.errors import GuardError, InvalidRequest, error_response
 from app.openai.protocol import GuardScoreRequest
 from app.policy.engine import policy_values, request_facts
@@ -19,9 +20,10 @@ from classifiers.labels import HEADLINE_SCORES, SUB_SCORES
 router = APIRouter(tags=["guard"])
 
 
-@router.post("/v1/guard/score")
+@router.post("/v1/guard/score", openapi_extra=documented_body(GuardScoreRequest), responses=documented_errors(400, 413))
 async def score(request: Request) -> JSONResponse:
     svc = services(request)
+    request_id = uuid.uuid4().hex
     try:
         body = parse(GuardScoreRequest, await read_json(request, svc.settings.max_body_bytes))
         messages = [m.model_dump(exclude_unset=True) for m in body.messages]
@@ -37,7 +39,7 @@ async def score(request: Request) -> JSONResponse:
         except ConversationError as exc:
             raise InvalidRequest(str(exc), param="messages", code="invalid_value") from exc
     except GuardError as error:
-        return error_response(error)
+        return error_response(error, {"x-heedful-request-id": request_id})
     spec = policy.document.spec
     described = {"name": policy.name, "version": policy.version, "revision": policy.revision, "mode": spec.mode}
     if isinstance(judged, str):
@@ -45,7 +47,8 @@ async def score(request: Request) -> JSONResponse:
         closed = spec.failure_mode == "closed"
         return JSONResponse({"failure": judged, "policy": described, "rule": "failure",
                              "action": "replace" if closed else "allow",
-                             "effect": spec.failure_reply if closed else "the draft goes to the user unchanged"})
+                             "effect": spec.failure_reply if closed else "the draft goes to the user unchanged"},
+                            headers={"x-heedful-request-id": request_id})
     scores, verdict = judged
     values = policy_values(scores, svc.scoring.thresholds, facts, 0)
     return JSONResponse({
@@ -60,4 +63,4 @@ async def score(request: Request) -> JSONResponse:
         "action": verdict.action.value,
         "also": [rule.name for rule in verdict.also],
         "effect": effect_of(policy, verdict, body.reply, facts.user).summary,
-    })
+    }, headers={"x-heedful-request-id": request_id})

@@ -1,0 +1,1 @@
+"""heedful calibrate: thresholds from reviewed decisions (docs/calibration.md)."""
