@@ -42,6 +42,8 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
         headers["x-heedful-failure"] = decision.failure.split(":")[0]
     if decision.would_return is not None:
         headers["x-heedful-shadow"] = "would-change"
+    if decision.rejected:
+        headers["x-heedful-rejected"] = ",".join(f"{reason}={count}" for reason, count in sorted(decision.rejected.items()))
     return headers
 
 
@@ -88,6 +90,7 @@ def audit_record(decision: Decision, facts: RequestFacts, request_id: str, messa
         "whole_reply_flags": list(decision.whole_reply_flags) if decision.whole_reply_flags is not None else None,
         "whole_reply_error": decision.whole_reply_error,
         "rule_label": next((str(r.label) for r in spec.rules if r.name == decision.rule and r.label), None),
+        "candidates": decision.candidates, "rejected": decision.rejected,
     }
     record |= {k: v for k, v in optional.items() if v}
     if spec.audit.retention_days is not None:

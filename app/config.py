@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.repair_prompt import Placement, RewriteDraft
 from classifiers.artifacts import DEFAULT_MODEL_DIR
 
 
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     stream_upstream: bool = Field(True, description="Answer plain-text JSON requests from an upstream stream, so the draft "
                                   "is read while it is written (the guard's work after the last token stays one window). "
                                   "Turn off for upstreams that cannot stream.")
+    repair_placement: Placement = Field("trailing_system", description="Where a repair call puts the corrective "
+                                        "instruction (app/repair_prompt.py; compared by bench/repair_bench.py).")
+    rewrite_draft: RewriteDraft = Field("quoted", description="How a rewrite shows the draft: quoted in the instruction "
+                                        "or as the assistant's previous turn (app/repair_prompt.py).")
     tenant_header: str = "x-heedful-tenant"
     trust_tenant_header: bool | None = Field(
         None, description="Honour the tenant header from clients. Default: yes where no API keys are mapped (a sidecar "

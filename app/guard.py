@@ -10,11 +10,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.corrective import instruction_for
 from app.errors import UpstreamFailure
+from app.leakage import instruction_leak
 from app.metrics import Metrics
 from app.openai.protocol import ChatCompletionRequest, choice_text
 from app.policy.engine import RequestFacts, Verdict, evaluate, policy_values
@@ -22,15 +23,20 @@ from app.policy.cel_env import ConditionError
 from app.policy.effects import compose
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action, Rule
+from app.repair_prompt import Placement, RewriteDraft, repair_messages
 from app.scoring import ScoringService
 from app.store import Store
 from app.upstream import Upstream
-from app.users.profile import NO_USER, UserView
 from classifiers import SCORE_LABELS, PreparedContext, Scores
 from classifiers.encoder import WindowCache
 from classifiers.inputs import ConversationError
+from classifiers.labels import REPLY_SCORES
 
 log = logging.getLogger("heedful.guard")
+
+# A repair candidate the classifier scores higher than the draft on the label being repaired is rejected: a repair may
+# fail to help, but it must never make the reply worse (the other reasons are app/leakage.py's).
+WORSE_THAN_DRAFT = "worse_than_draft"
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Decision:
     whole_reply_scores: dict[str, float] | None = None  # streams: the whole released reply, scored for the record
     whole_reply_flags: tuple[str, ...] | None = None
     whole_reply_error: str | None = None
+    candidates: int = 0  # repair candidates the upstream returned, rejected ones included
+    rejected: dict[str, int] | None = None  # repair candidates rejected, by reason (leakage.REASONS, WORSE_THAN_DRAFT)
 
     @property
     def changed(self) -> bool:
@@ -98,6 +106,8 @@ class _RepairRecord:
     outcome: str = "passed"
     budget_exhausted: bool = False
     repair_error: str | None = None
+    candidates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,10 @@ class _Failure:
 
 
 class Guard:
-    def __init__(self, scoring: ScoringService, upstream: Upstream, store: Store, metrics: Metrics) -> None:
+    def __init__(self, scoring: ScoringService, upstream: Upstream, store: Store, metrics: Metrics,
+                 placement: Placement = "trailing_system", rewrite_draft: RewriteDraft = "quoted") -> None:
         self.scoring, self.upstream, self.store, self.metrics = scoring, upstream, store, metrics
+        self.placement, self.rewrite_draft = placement, rewrite_draft
 
     async def decide(
         self,
@@ -214,7 +226,8 @@ class Guard:
             guard_seconds=time.perf_counter() - started, prefix="" if shadow else composed.prefix,
             suffix="" if shadow else composed.suffix, also=tuple(rule.name for rule in verdict.also),
             final_scores=final.scores.reply if final.scores is not scores else None, then=then,
-            budget_exhausted=record.budget_exhausted, repair_error=record.repair_error)
+            budget_exhausted=record.budget_exhausted, repair_error=record.repair_error, candidates=record.candidates,
+            rejected=dict(record.rejected) or None)
 
     async def _repair(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
                       facts: RequestFacts, context: PreparedContext, original: Candidate, authorization: str | None,
@@ -225,6 +238,8 @@ class Guard:
         per_rule: dict[str, int] = {}
         rule_started: dict[str, float] = {}
         deadline = started + limits.time_budget_ms / 1000
+        held_labels: list[str] = []  # the labels repaired so far: no candidate may score worse than the draft on them
+        said = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str))
         while current.verdict.action in REPAIR_ACTIONS:
             rule = current.verdict.rule
             assert rule is not None
@@ -243,10 +258,13 @@ class Guard:
                 record.allowance.spent += 1
             per_rule[rule.name] = per_rule.get(rule.name, 0) + 1
             self.metrics.regenerations.labels(policy.name, rule.name).inc()
+            if rule.label in REPLY_SCORES and rule.label not in held_labels:
+                held_labels.append(rule.label)
+            instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()},
+                                          rule.instruction, facts.user)
             try:
                 texts = await asyncio.wait_for(
-                    self._ask_upstream(policy, request, messages, rule, current.text, authorization, facts.user),
-                    remaining)
+                    self._ask_upstream(request, rule, instruction, current.text, authorization), remaining)
             except (TimeoutError, asyncio.TimeoutError):
                 record.repair_error = "time budget spent"
                 return self._exhausted(policy, seen, record)
@@ -256,12 +274,34 @@ class Guard:
                 return self._exhausted(policy, seen, record)
             if not texts:
                 return self._exhausted(policy, seen, record)
+            record.candidates += len(texts)
             scored = await self.scoring.score(messages, context, texts)
-            fresh = [Candidate(t, s, self._verdict(policy, s, facts, record.attempts)) for t, s in zip(texts, scored, strict=True)]
+            fresh = []
+            for text, scores in zip(texts, scored, strict=True):
+                reason = self._rejection(text, scores, instruction, said, original, held_labels)
+                if reason is not None:
+                    record.rejected[reason] = record.rejected.get(reason, 0) + 1
+                    self.metrics.repair_rejections.labels(policy.name, rule.name, reason).inc()
+                    continue
+                fresh.append(Candidate(text, scores, self._verdict(policy, scores, facts, record.attempts)))
+            if not fresh:  # every candidate was rejected: try again while the limits allow, else fall back
+                continue
             seen.extend(fresh)
             current = min(fresh, key=lambda c: c.badness)
         record.outcome = "repaired"
         return current
+
+    @staticmethod
+    def _rejection(text: str, scores: Scores, instruction: str, said: str, draft: Candidate,
+                   held_labels: list[str]) -> str | None:
+        """Why a repair candidate may not be chosen (None: it may): it echoes or discusses the instruction, or the
+        classifier scores it worse than the draft on a label being repaired."""
+        leak = instruction_leak(text, instruction, said)
+        if leak is not None:
+            return leak.reason
+        if any(scores.reply[label] > draft.scores.reply[label] for label in held_labels):
+            return WORSE_THAN_DRAFT
+        return None
 
     def _exhausted(self, policy: LoadedPolicy, seen: list[Candidate], record: _RepairRecord) -> Candidate:
         limits = policy.document.spec.limits
@@ -278,25 +318,29 @@ class Guard:
             chosen = Candidate(chosen.text, chosen.scores, Verdict(None, chosen.verdict.attempt))
         return chosen
 
-    async def _ask_upstream(self, policy: LoadedPolicy, request: ChatCompletionRequest, messages: list[dict[str, Any]],
-                            rule: Rule, draft: str, authorization: str | None, user: UserView = NO_USER) -> list[str]:
-        instruction = instruction_for(rule.label, {str(k): v for k, v in policy.document.spec.instructions.items()},
-                                      rule.instruction, user)
-        if rule.action == Action.rewrite:
-            guidance = (f"Revise the draft reply below so that it follows this guidance. {instruction}\n"
-                        f"Return only the revised reply.\n\nDraft reply:\n{draft}")
-            n = 1
-        else:
-            guidance = f"Guidance for your next reply: {instruction}"
-            n = rule.candidates
+    async def _ask_upstream(self, request: ChatCompletionRequest, rule: Rule, instruction: str, draft: str,
+                            authorization: str | None) -> list[str]:
+        rewrite = rule.action == Action.rewrite
+        n = 1 if rewrite else rule.candidates
         # The repair goes upstream with the app's own messages (per-turn instructions included) plus the guidance.
-        body = request.upstream_body(messages=[*request.message_dicts(), {"role": "system", "content": guidance}],
-                                     stream=False)
+        messages = repair_messages(request.message_dicts(), instruction, draft if rewrite else None, self.placement,
+                                   self.rewrite_draft)
+        body = request.upstream_body(messages=messages, stream=False)
         body.pop("n", None)
         if n > 1:
             body["n"] = n
         body.pop("stream_options", None)
         start = time.perf_counter()
         response = await self.upstream.chat(body, authorization)
+        texts = [t for c in response.get("choices", []) if (t := choice_text(c))]
+        missing = n - len(response.get("choices", []))
+        if n > 1 and missing > 0:
+            # The upstream ignored `n` (llama.cpp's server does): ask for the rest one at a time, each with its own seed
+            # where the app set one, so sampled candidates differ yet stay reproducible.
+            seed = body.get("seed")
+            single = {k: v for k, v in body.items() if k != "n"}
+            rest = [single | {"seed": seed + i} if isinstance(seed, int) else single for i in range(1, missing + 1)]
+            for extra in await asyncio.gather(*(self.upstream.chat(b, authorization) for b in rest)):
+                texts += [t for c in extra.get("choices", []) if (t := choice_text(c))]
         self.metrics.upstream_seconds.observe(time.perf_counter() - start)
-        return [t for c in response.get("choices", []) if (t := choice_text(c))]
+        return texts

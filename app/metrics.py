@@ -23,6 +23,9 @@ class Metrics:
         self.added_latency = Histogram("heedful_added_latency_seconds", "Time the guard added on top of the upstream.",
                                        ["policy", "stream"], buckets=_LATENCY_BUCKETS, registry=r)
         self.regenerations = Counter("heedful_regenerations", "Repair calls to the upstream.", ["policy", "rule"], registry=r)
+        self.repair_rejections = Counter("heedful_repair_rejections", "Repair candidates rejected before choosing, by "
+                                         "reason (meta_text, quotes_instruction, worse_than_draft).",
+                                         ["policy", "rule", "reason"], registry=r)
         self.failures = Counter("heedful_guard_failures", "Guard failures by kind.", ["kind"], registry=r)
         self.policy_reloads = Counter("heedful_policy_reloads", "Policy reloads by outcome.", ["outcome"], registry=r)
         self.client_disconnects = Counter("heedful_client_disconnects", "Clients that left before their reply was "

@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app.repair_prompt import is_repair_request
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -100,8 +102,7 @@ def scenario_for(messages: list[dict[str, Any]]) -> Scenario | None:
 
 def draft_for(messages: list[dict[str, Any]]) -> str:
     scenario = scenario_for(messages)
-    asks_repair = bool(messages) and messages[-1].get("role") == "system" and (
-        "Guidance for your next reply" in str(messages[-1].get("content")) or "Revise the draft" in str(messages[-1].get("content")))
+    asks_repair = is_repair_request(messages)
     if scenario is None:
         return FALLBACK
     return scenario.repaired if asks_repair else scenario.draft
@@ -136,6 +137,7 @@ class ScriptedUpstream:
         self.requests: list[dict[str, Any]] = []
         self.token_delay_s, self.latency_s = token_delay_s, latency_s
         self.overrides: dict[str, list[str]] = {}  # last-user-turn phrase -> drafts in order (tests script conversations)
+        self.single_choice = False  # answer one choice whatever `n` asks, as llama.cpp's server does
         self.choices: dict[str, list[str]] = {}  # last-user-turn phrase -> the first drafts of an n > 1 request, by choice
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -149,15 +151,15 @@ class ScriptedUpstream:
         messages = body.get("messages", [])
         users = [m for m in messages if m.get("role") == "user"]
         last = str(users[-1].get("content", "")) if users else ""
-        repairing = bool(messages) and messages[-1].get("role") == "system"
-        n = int(body.get("n") or 1)
+        repairing = is_repair_request(messages)
+        n = 1 if self.single_choice else int(body.get("n") or 1)
         for phrase, drafts in self.choices.items():
             if phrase in last and not repairing and n > 1:
                 return [drafts[i % len(drafts)] for i in range(n)]
         for phrase, drafts in self.overrides.items():
             if phrase in last:
-                return [drafts[min(1 if repairing else 0, len(drafts) - 1)]] * int(body.get("n") or 1)
-        return [draft_for(messages)] * int(body.get("n") or 1)
+                return [drafts[min(1 if repairing else 0, len(drafts) - 1)]] * n
+        return [draft_for(messages)] * n
 
     async def chat(self, request: Request) -> Response:
         body = await request.json()

@@ -59,8 +59,8 @@ def build_services(settings: Settings, metrics: Metrics) -> Services:
     upstream = Upstream(settings.upstream, key, settings.upstream_timeout_s, settings.upstream_connect_timeout_s,
                         max_response_bytes=settings.upstream_max_response_bytes,
                         api_key_header=settings.upstream_api_key_header)
-    return Services(settings, metrics, policies, scoring, upstream, store, Guard(scoring, upstream, store, metrics),
-                    build_user_memory(settings, metrics))
+    guard = Guard(scoring, upstream, store, metrics, settings.repair_placement, settings.rewrite_draft)
+    return Services(settings, metrics, policies, scoring, upstream, store, guard, build_user_memory(settings, metrics))
 
 
 def services(request: Request) -> Services:

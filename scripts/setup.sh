@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine: Redis (Debian), a virtual environment with Heedful and its test tools, and the
-# deployment-check tools. Idempotent. Training needs more: `.venv/bin/pip install -e ".[train]"` (see README).
+# deployment-check tools; with HEEDFUL_WITH_LLM=1 also the real local model (scripts/local-llm.sh). Idempotent.
+# Training needs more: `.venv/bin/pip install -e ".[train]"` (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "setup: $*" >&2; }
@@ -24,4 +25,8 @@ fi
 log "installing heedful with its test extras"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 bash deploy/install-tools.sh
+# The real local model (tests/e2e, bench/repair_bench.py, `heedful demo`): optional for a developer, required in CI.
+if [[ "${HEEDFUL_WITH_LLM:-0}" == 1 || "${HEEDFUL_REQUIRE_LLM:-0}" == 1 ]]; then
+  bash scripts/local-llm.sh install
+fi
 log "ready: .venv/bin/heedful demo | scripts/test.sh"
