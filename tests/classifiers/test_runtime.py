@@ -143,7 +143,7 @@ def test_crisis_lexicon_reads_passive_wishes_methods_self_harm_goodbyes_and_dang
 def test_public_api_is_exactly_all() -> None:
     exported = {name for name in dir(classifiers) if not name.startswith("_")}
     modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "batch", "keyword_baseline", "training",
-               "labels", "reading"}
+               "labels", "reading", "preferences", "preferences_eval"}
     assert exported - modules == set(classifiers.__all__)
 
 
