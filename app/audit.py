@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+from app.errors import UpstreamFailure
 from app.guard import Decision
 from app.policy.engine import RequestFacts
 from app.services import Services
@@ -120,11 +121,28 @@ async def record_decision(svc: Services, decision: Decision, facts: RequestFacts
     log.info("guarded reply", extra={k: record[k] for k in _LOGGED})
 
 
+def _undecided_record(request_id: str, facts: RequestFacts | None, outcome: str) -> dict[str, Any]:
+    """The audit record of a request no decision settled (a skip, an upstream error, a client gone), so every request
+    id is accounted for."""
+    record: dict[str, Any] = {"ts": time.time(), "request_id": request_id, "outcome": outcome}
+    if facts is not None:
+        record |= {"model": facts.model, "tenant": facts.tenant, "stream": facts.stream}
+    return record
+
+
 async def record_skip(svc: Services, request_id: str, facts: RequestFacts, reason: str, choice: int | None = None) -> None:
     """A reply passed through unjudged: counted in heedful_skipped_total and audited with its reason."""
     svc.metrics.skipped.labels(reason).inc()
-    record: dict[str, Any] = {"ts": time.time(), "request_id": request_id, "outcome": f"skipped_{reason}",
-                              "model": facts.model, "tenant": facts.tenant, "stream": facts.stream}
+    record = _undecided_record(request_id, facts, f"skipped_{reason}")
     if choice is not None:
         record["choice"] = choice
+    await svc.store.append_audit(record, False)
+
+
+async def record_unanswered(svc: Services, request_id: str, facts: RequestFacts | None, outcome: str,
+                            error: UpstreamFailure | None = None) -> None:
+    """A request that got no reply (the upstream failed, the client left) still leaves a record."""
+    record = _undecided_record(request_id, facts, outcome)
+    if error is not None:
+        record |= {"status": error.status, "failure": error.code or error.message}
     await svc.store.append_audit(record, False)

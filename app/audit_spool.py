@@ -62,8 +62,9 @@ class AuditSpool:
             raise
 
     def append(self, record: dict[str, Any], review: bool) -> None:
-        text = json.dumps(record, ensure_ascii=False)
-        size = len(text.encode("utf-8"))
+        # ASCII-escaped, as Redis gets it: a lone surrogate in a kept reply cannot fail the encode, and size is length.
+        text = json.dumps(record)
+        size = len(text)
         if self.records >= self.max_records or self.bytes + size > self.max_bytes:
             raise SpoolFull(f"the spool holds {self.records} records, {self.bytes} bytes "
                             f"(bounds {self.max_records} records, {self.max_bytes} bytes)")
@@ -81,7 +82,7 @@ class AuditSpool:
             return
         self._db.execute("DELETE FROM spool WHERE seq <= ?", (batch[-1].seq,))
         self.records -= len(batch)
-        self.bytes -= sum(len(r.record.encode("utf-8")) for r in batch)
+        self.bytes -= sum(len(r.record) for r in batch)
         if self.records == 0:
             # An emptied spool gives its disk back: its free pages (executescript runs the pragma to the end; a plain
             # execute frees one page), then the write-ahead log.

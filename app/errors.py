@@ -87,4 +87,9 @@ def error_response(error: GuardError, headers: dict[str, str] | None = None) -> 
 
 async def handle_guard_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GuardError)
-    return error_response(exc, {"x-heedful-request-id": uuid.uuid4().hex})
+    return error_response(exc, request_id_headers())
+
+
+def request_id_headers() -> dict[str, str]:
+    """A fresh request id, as the header every answer carries (errors raised before a route gave one included)."""
+    return {"x-heedful-request-id": uuid.uuid4().hex}

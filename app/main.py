@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from app.api.main import api_router
 from app.config import Settings
-from app.errors import GuardError, InvalidRequest, error_response, handle_guard_error
+from app.errors import GuardError, InvalidRequest, error_response, handle_guard_error, request_id_headers
 from app.metrics import Metrics
 from app.services import build_services
 
@@ -64,12 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _request_id() -> dict[str, str]:
-    return {"x-heedful-request-id": uuid.uuid4().hex}
-
-
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
-    return error_response(InvalidRequest(str(exc)), _request_id())
+    return error_response(InvalidRequest(str(exc)), request_id_headers())
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -77,11 +72,11 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     error = GuardError(str(exc.detail), code="not_found" if exc.status_code == 404 else None)
     error.status, error.type = exc.status_code, "invalid_request_error"
-    return error_response(error, _request_id() | dict(exc.headers or {}))
+    return error_response(error, request_id_headers() | dict(exc.headers or {}))
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     """The last resort: a bug still answers as an OpenAI error with a request id to find it in the log by."""
-    headers = _request_id()
+    headers = request_id_headers()
     logging.getLogger("heedful").error("unhandled error", exc_info=exc, extra={"request_id": headers["x-heedful-request-id"]})
     return error_response(GuardError("internal error; the request id identifies it in the proxy's log"), headers)

@@ -69,7 +69,7 @@ class ScoringService:
             start = time.perf_counter()
             fresh = await self._fresh_reply_scores(messages, prepared, missing, window_cache)
             self._metrics.scoring_seconds.labels("reply").observe(time.perf_counter() - start)
-        context = prepared if isinstance(prepared, PreparedContext) else await prepared
+        context = await _ready(prepared)
         results: list[Scores] = []
         fresh_iter = iter(fresh)
         for i, hit in enumerate(cached):
@@ -86,7 +86,7 @@ class ScoringService:
                                   prepared: PreparedContext | Awaitable[PreparedContext], replies: Sequence[str],
                                   window_cache: WindowCache | None) -> list[dict[str, float]]:
         if self.scorer.reply_needs_context:
-            context = prepared if isinstance(prepared, PreparedContext) else await prepared
+            context = await _ready(prepared)
             scored = await asyncio.gather(*(self._replies((context, reply, window_cache)) for reply in replies))
             return [scores.reply for scores in scored]
         view = view_of(messages)
@@ -99,3 +99,5 @@ class ScoringService:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+async def _ready(prepared: PreparedContext | Awaitable[PreparedContext]) -> PreparedContext:
+    return prepared if isinstance(prepared, PreparedContext) else await prepared

@@ -66,10 +66,9 @@ def with_record_id(record: dict[str, Any]) -> dict[str, Any]:
 class MemoryStore:
     def __init__(self, audit_maxlen: int, cache_size: int = 10_000, audit_max_bytes: int = MEMORY_AUDIT_MAX_BYTES) -> None:
         self._audit = BoundedLog(audit_maxlen, audit_max_bytes)
-        self._review = BoundedLog(audit_maxlen, audit_max_bytes)
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
-        self._budgets: dict[tuple[str, int], int] = {}
+        self._budgets = FallbackBudgets(replicas=1)  # one process, the whole budget: the same counting as the fallback
         # Readers of each kept record as it is appended (a review console mounted in this process).
         self.audit_listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -90,22 +89,13 @@ class MemoryStore:
             self._cache.popitem(last=False)
 
     async def take_budget(self, tenant: str, per_minute: int) -> bool:
-        minute = int(time.time() // 60)
-        key = (tenant, minute)
-        used = self._budgets.get(key, 0)
-        if used >= per_minute:
-            return False
-        self._budgets = {k: v for k, v in self._budgets.items() if k[1] >= minute - 1}
-        self._budgets[key] = used + 1
-        return True
+        return self._budgets.take(tenant, per_minute, minute_now())
 
     async def append_audit(self, record: dict[str, Any], review: bool) -> None:
         record = with_record_id(record)
         self._audit.append(record)
         for listener in self.audit_listeners:
             listener(record)
-        if review:
-            self._review.append(record)
 
     async def recent_audit(self, count: int) -> list[dict[str, Any]]:
         return self._audit.recent(count)

@@ -134,11 +134,9 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses}
 
 
+_SSE_EVENT = {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"}}, "required": ["data"]}
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {
-    # One server-sent event (OpenAPI 3.1 describes an event stream by its events).
-    "itemSchema": {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
-                   "required": ["data"]},
-    "schema": {"type": "array", "items": {"type": "object", "properties": {"data": {"type": "string"},
-                                                                         "event": {"type": "string"}},
-                                          "required": ["data"]},
+    # OpenAPI 3.1 describes an event stream by its events.
+    "itemSchema": _SSE_EVENT,
+    "schema": {"type": "array", "items": _SSE_EVENT,
                "description": "Server-sent events: `data: {chat.completion.chunk}` events, then `data: [DONE]`"}}}}}

@@ -99,7 +99,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     url = args.db_url or load_settings().console_db_url
     try:
-        db = Database(url)
+        db = Database(url, run_migrations=False)  # a reader: never migrates the database it exports
     except Exception as exc:
         print(f"heedful review export: cannot open {_shown_url(url)}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

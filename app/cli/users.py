@@ -76,7 +76,10 @@ def _forget_via_server(args: argparse.Namespace) -> int:
 
     import httpx
 
-    headers = {"x-heedful-tenant": args.tenant}
+    from app.config import load_settings
+
+    # The server reads the tenant from its configured header, which this process's settings name too.
+    headers = {load_settings().tenant_header: args.tenant}
     if args.api_key:
         headers["authorization"] = f"Bearer {args.api_key}"
     url = f"{args.server.rstrip('/')}/v1/guard/users/{urllib.parse.quote(args.user_id, safe='')}"

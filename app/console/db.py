@@ -72,7 +72,7 @@ def iter_reviewed(db_url: str, with_texts_only: bool = False) -> Iterator[dict[s
     what `heedful calibrate` and `heedful train-heads` read."""
     from app.console.export import reviewed_lines  # the export builds on this module
 
-    db = Database(db_url)
+    db = Database(db_url, run_migrations=False)  # a reader: never migrates (or creates) the database it reads
     try:
         yield from reviewed_lines(db, with_texts_only)
     finally:

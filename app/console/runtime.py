@@ -14,8 +14,9 @@ from app.config import Settings
 from app.console.auth import TokenBook
 from app.console.db import Database
 from app.console.ingest import MemoryIngester, RedisIngester
-from app.policy.policy_set import PolicySet, load_policy_set
-from app.policy.watcher import _fingerprint as policy_fingerprint
+from app.metrics import Metrics
+from app.policy.policy_set import PolicySet
+from app.policy.watcher import PolicyStore
 from app.store import MemoryStore, Store
 from classifiers import Scorer
 
@@ -72,12 +73,13 @@ def build_runtime(settings: Settings, scorer: Callable[[], Scorer] | None = None
         return loaded["scorer"]  # type: ignore[no-any-return]
 
     def own_policies() -> PolicySet:
-        # A standalone console follows edits to the policy files without a restart: the files are hashed on each use
-        # (cheap) and parsed again only when they changed (not cheap: YAML and CEL).
-        fingerprint = policy_fingerprint(settings.policies)
-        if loaded.get("fingerprint") != fingerprint:
-            loaded["policies"], loaded["fingerprint"] = load_policy_set(settings.policies), fingerprint
-        return loaded["policies"]  # type: ignore[no-any-return]
+        # A standalone console follows edits to the policy files as the proxy does (the proxy's PolicyStore: a broken
+        # edit keeps the last good set). Built on first use, so a console with a broken set still starts.
+        if "policies" not in loaded:
+            loaded["policies"] = PolicyStore(settings.policies, Metrics())
+        store: PolicyStore = loaded["policies"]
+        store.reload_if_changed()
+        return store.active
 
     return ConsoleRuntime(settings, Database(settings.console_db_url), tokens, secret, scorer or own_scorer,
                           policies or own_policies)

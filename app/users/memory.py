@@ -21,6 +21,7 @@ from app.users.identity import UserKey, opted_out, user_id_of, user_key
 from app.users.profile import NO_USER, DistressPoint, Profile, UserView
 from app.users.store import InProcessUserStore, RedisUserStore, UserStore
 from classifiers import PreparedContext
+from classifiers.inputs import ConversationError, message_text
 from classifiers.preferences import Statement, detect
 
 log = logging.getLogger("heedful.users")
@@ -38,15 +39,19 @@ class Recalled:
 NOBODY = Recalled(None)
 
 
+# Statements of how to be met are short; a long message is read up to here (the classifier's own cap), so the
+# detector's patterns never run over a whole request body on the event loop.
+_DETECTED_CHARS = 8000
+
+
 def last_user_text(messages: list[dict[str, Any]]) -> str:
+    """The last user turn's text, read as the classifier reads it (classifiers.inputs.message_text)."""
     for message in reversed(messages):
         if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):  # content parts: only the text parts are read
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
-            return ""
+            try:
+                return message_text(message.get("content"))[:_DETECTED_CHARS]
+            except ConversationError:
+                return ""
     return ""
 
 

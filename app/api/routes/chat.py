@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -21,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from app.api.lifetime import ClientGone, GuardedStream, StreamEnd, until_disconnected
 from app.api.request_body import STREAM_RESPONSE, documented_body, documented_errors, parse, read_json, tenant_of
-from app.audit import record_skip
+from app.audit import record_skip, record_unanswered
 from app.choices import ChoiceSplitter, decide_all, merged
 from app.errors import GuardError, UpstreamFailure, error_response
 from app.guard import RepairAllowance
@@ -64,7 +63,7 @@ async def chat_completions(request: Request) -> Response:
         return response
     except ClientGone:
         svc.metrics.client_disconnects.labels("before_reply").inc()
-        await _audit_unanswered(svc, request_id, facts, "client_disconnected")
+        await record_unanswered(svc, request_id, facts, "client_disconnected")
         return Response(status_code=499)  # nobody reads it; the server drops it
     except GuardError as error:
         headers = {"x-heedful-request-id": request_id}
@@ -72,7 +71,7 @@ async def chat_completions(request: Request) -> Response:
             svc.metrics.count_upstream_failure(error.status)
             # The client gets a clean 502/504; the operator needs to see why in the server's own log.
             log.warning("upstream failed", extra={"status": error.status, "error": error.message, "request_id": request_id})
-            await _audit_unanswered(svc, request_id, facts, "upstream_error", error)
+            await record_unanswered(svc, request_id, facts, "upstream_error", error)
             headers |= dict(error.passed_headers)
         return error_response(error, headers)
     except Exception:  # a fault of the proxy's own: still an OpenAI error with the request id, and in the log
@@ -155,7 +154,8 @@ async def _guarded_stream(svc: Services, turn: GuardedTurn) -> GuardedStream:
     else:
         await turn.decide()
         stream = GuardedStream(_sse(svc, turn, end), turn.headers(), end)
-    stream.on_close(_close_turn(svc, turn, end))
+    stream.on_close(turn.aclose)
+    stream.on_close(_record_if_cut(svc, [turn], end))
     return stream
 
 
@@ -183,13 +183,8 @@ async def _guarded_choices(svc: Services, policy: LoadedPolicy, chat: ChatComple
     stream = GuardedStream(_sse_choices(svc, turns, splitter, end), turns[0].headers() | {"x-heedful-choice-outcomes": outcomes},
                            end)
 
-    async def close() -> None:
-        await splitter.aclose()
-        if end.how is None:
-            svc.metrics.client_disconnects.labels("mid_stream").inc()
-            for turn in turns:
-                svc.spawn(turn.finish(cut="client_disconnected"))
-    stream.on_close(close)
+    stream.on_close(splitter.aclose)
+    stream.on_close(_record_if_cut(svc, turns, end))
     return stream
 
 
@@ -201,38 +196,44 @@ async def _sse_choices(svc: Services, turns: list[GuardedTurn], splitter: Choice
                        end: StreamEnd) -> AsyncIterator[bytes]:
     async for chunk in merged(turns, splitter):
         if isinstance(chunk, UpstreamFailure):
-            end.how = "upstream_error"
-            yield sse(chunk.body())
-            for turn in turns:
-                svc.spawn(turn.finish(cut=f"upstream_error: {chunk.code or chunk.message}"))
+            yield _broken(svc, turns, end, chunk)
             return
         yield sse(chunk)
     end.how = "done"
     yield DONE
+    _finish(svc, turns)
+
+
+def _finish(svc: Services, turns: list[GuardedTurn], cut: str | None = None) -> None:
+    """Each turn's audit record, in the background (the stream is done with the client)."""
     for turn in turns:
-        svc.spawn(turn.finish())
+        svc.spawn(turn.finish(cut=cut))
 
 
-def _close_turn(svc: Services, turn: GuardedTurn, end: StreamEnd) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        await turn.aclose()
-        if end.how is None:  # the client left mid-stream: its decision is still recorded, marked as cut
+def _broken(svc: Services, turns: list[GuardedTurn], end: StreamEnd, failure: UpstreamFailure) -> bytes:
+    """The upstream broke mid-stream: the error event to send, each turn recorded as cut."""
+    end.how = "upstream_error"
+    _finish(svc, turns, f"upstream_error: {failure.code or failure.message}")
+    return sse(failure.body())
+
+
+def _record_if_cut(svc: Services, turns: list[GuardedTurn], end: StreamEnd) -> Callable[[], Awaitable[None]]:
+    async def record() -> None:
+        if end.how is None:  # the client left mid-stream: the decisions are still recorded, marked as cut
             svc.metrics.client_disconnects.labels("mid_stream").inc()
-            svc.spawn(turn.finish(cut="client_disconnected"))
-    return close
+            _finish(svc, turns, "client_disconnected")
+    return record
 
 
 async def _sse(svc: Services, turn: GuardedTurn, end: StreamEnd) -> AsyncIterator[bytes]:
     async for chunk in turn.chunks():
         if isinstance(chunk, UpstreamFailure):
-            end.how = "upstream_error"
-            yield sse(chunk.body())
-            svc.spawn(turn.finish(cut=f"upstream_error: {chunk.code or chunk.message}"))
+            yield _broken(svc, [turn], end, chunk)
             return
         yield sse(chunk)
     end.how = "done"
     yield DONE
-    svc.spawn(turn.finish())
+    _finish(svc, [turn])
 
 
 async def _sse_early(svc: Services, turn: GuardedTurn, end: StreamEnd) -> AsyncIterator[bytes]:
@@ -242,7 +243,7 @@ async def _sse_early(svc: Services, turn: GuardedTurn, end: StreamEnd) -> AsyncI
         await turn.decide()
     except UpstreamFailure as error:
         svc.metrics.count_upstream_failure(error.status)
-        await _audit_unanswered(svc, turn.request_id, turn.facts, "upstream_error", error)
+        await record_unanswered(svc, turn.request_id, turn.facts, "upstream_error", error)
         end.how = "upstream_error"
         yield sse(error.body())
         return
@@ -281,13 +282,3 @@ async def _unguarded(svc: Services, chat: ChatCompletionRequest, authorization: 
     response = await svc.upstream.chat(chat.upstream_body(), authorization)
     return JSONResponse(response, headers=headers)
 
-
-async def _audit_unanswered(svc: Services, request_id: str, facts: RequestFacts | None, outcome: str,
-                            error: UpstreamFailure | None = None) -> None:
-    """A request that got no reply still leaves a record, so every request id is accounted for in the audit."""
-    record: dict[str, Any] = {"ts": time.time(), "request_id": request_id, "outcome": outcome}
-    if facts is not None:
-        record |= {"model": facts.model, "tenant": facts.tenant, "stream": facts.stream}
-    if error is not None:
-        record |= {"status": error.status, "failure": error.code or error.message}
-    await svc.store.append_audit(record, False)
