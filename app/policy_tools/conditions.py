@@ -70,6 +70,15 @@ def references(source: str) -> set[str]:
     return {f"{m[0]}.{m[1]}" if m[0] else m[2] for m in _REFERENCE.findall(masked)}
 
 
+def reference_counts(source: str) -> dict[str, int]:
+    """How many times each variable is read in the condition."""
+    counts: dict[str, int] = {}
+    for m in _REFERENCE.finditer(mask_strings(source)):
+        name = f"{m[1]}.{m[2]}" if m[1] else m[3]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def skeleton(source: str) -> str:
     """The condition with its numbers replaced by `#` and spacing removed: equal skeletons differ only in thresholds."""
     masked = re.sub(rf"(?<![\w.]){_NUMBER}(?![\w.])", "#", mask_strings(source))

@@ -1,7 +1,8 @@
 """Rules that can never fire: evaluate every condition over a deterministic grid of variable values built from the
-literals the conditions use (each numeric literal, and it +-0.001). A rule is unreachable when every grid point where it
-holds is taken by an earlier rule, and never true when it holds on no point. A grid is a sample, not a proof: the
-finding is reported as what the grid showed."""
+literals the conditions use (each numeric literal, and it +-0.001). A score that is only ever compared with literals gets
+only its own literals' values: no other value can change a condition's outcome, and the grid stays small enough to walk
+whole. A rule is unreachable when every grid point where it holds is taken by an earlier rule, and never true when it
+holds on no point. A grid is a sample, not a proof: the finding is reported as what the grid showed."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.policy.cel_env import FLAG_NAMES, probe_variables
+from app.policy.cel_env import FLAG_NAMES, Condition, probe_variables
 from app.policy.loader import LoadedPolicy
-from app.policy_tools.conditions import numeric_literals, references, string_literals
+from app.policy_tools.conditions import comparisons, numeric_literals, reference_counts, references, string_literals
 
 GRID_LIMIT = 60_000  # beyond this many points, a seeded sample of this size is drawn instead
+FOCUS_LIMIT = 4_096  # a rule reading more combinations than this gets no focused block
 _STEP = 0.001
 
 
@@ -45,12 +47,27 @@ def _int_values(literals: list[float]) -> list[int]:
     return sorted(values)
 
 
+def _own_literals(sources: list[str]) -> dict[str, list[float]]:
+    """The literals each variable is compared with, for the variables that appear nowhere but in `variable op number`
+    (the others, in arithmetic or compared with each other, can meet any literal)."""
+    compared: dict[str, list[float]] = {}
+    seen: dict[str, int] = {}
+    for source in sources:
+        for comparison in comparisons(source):
+            compared.setdefault(comparison.variable, []).append(comparison.value)
+        for name, count in reference_counts(source).items():
+            seen[name] = seen.get(name, 0) + count
+    return {name: values for name, values in compared.items() if len(values) == seen.get(name)}
+
+
 def _domains(sources: list[str]) -> dict[str, list[Any]]:
     names = set().union(*(references(s) for s in sources)) if sources else set()
-    literals = [x for s in sources for x in numeric_literals(s)]
+    all_literals = [x for s in sources for x in numeric_literals(s)]
+    own = _own_literals(sources)
     strings = sorted({x for s in sources for x in string_literals(s)})
     domains: dict[str, list[Any]] = {}
     for name in sorted(names):
+        literals = own.get(name, all_literals)
         if name == "user.distress_trend":  # a slope: negative is falling
             domains[name] = sorted({-1.0, 0.0, 1.0, *_score_values([x for x in literals if -1 <= x <= 1]),
                                     *(-v for v in _score_values([-x for x in literals if -1 <= x <= 0]))})
@@ -69,6 +86,44 @@ def _domains(sources: list[str]) -> dict[str, list[Any]]:
     return domains
 
 
+def _point(names: list[str], combo: tuple[Any, ...]) -> dict[str, Any]:
+    values = probe_variables(0.0)
+    for name, value in zip(names, combo, strict=True):
+        owner, _, field = name.partition(".")
+        if field:
+            values[owner][field] = value
+        else:
+            values[owner] = value
+    return values
+
+
+def _focused(domains: dict[str, list[Any]], sources: list[str], fires: list[bool]) -> Iterator[dict[str, Any]]:
+    """Rule by rule, the grid over that rule's own variables with every other variable at the low (then the high) end
+    of its range: where a threshold rule fires with the other scores quiet, this finds it in a few points instead of
+    thousands of random ones. A rule's block stops once it has fired."""
+    names = list(domains)
+    for j, source in enumerate(sources):
+        own = [n for n in names if n in references(source)]
+        size = 1
+        for n in own:
+            size *= len(domains[n])
+        if size > FOCUS_LIMIT:
+            continue
+        for end in (0, -1):
+            base = {n: domains[n][end] for n in names}
+            # The corners first: a threshold rule's witness is almost always each of its scores at one end or the other.
+            corners = itertools.product(*(_ends(domains[n]) for n in own))
+            for combo in itertools.chain(corners, itertools.product(*(domains[n] for n in own))):
+                if fires[j]:
+                    break
+                chosen = dict(zip(own, combo, strict=True))
+                yield _point(names, tuple(chosen.get(n, base[n]) for n in names))
+
+
+def _ends(values: list[Any]) -> list[Any]:
+    return [values[-1], values[0]] if len(values) > 1 else values
+
+
 def _points(domains: dict[str, list[Any]]) -> tuple[Iterator[dict[str, Any]], int]:
     names = list(domains)
     size = 1
@@ -80,19 +135,7 @@ def _points(domains: dict[str, list[Any]]) -> tuple[Iterator[dict[str, Any]], in
         rng = random.Random(20240601)
         combos = (tuple(rng.choice(domains[n]) for n in names) for _ in range(GRID_LIMIT))
         size = GRID_LIMIT
-
-    def build() -> Iterator[dict[str, Any]]:
-        for combo in combos:
-            values = probe_variables(0.0)
-            for name, value in zip(names, combo, strict=True):
-                owner, _, field = name.partition(".")
-                if field:
-                    values[owner][field] = value
-                else:
-                    values[owner] = value
-            yield values
-
-    return build(), size
+    return (_point(names, combo) for combo in combos), size
 
 
 def _holds(condition: Any, values: dict[str, Any]) -> bool:
@@ -104,16 +147,31 @@ def _holds(condition: Any, values: dict[str, Any]) -> bool:
 
 def analyse(policy: LoadedPolicy) -> list[Reachability]:
     """The rules the grid never saw fire, each with the earlier rules that took its points."""
-    conditions = list(policy.conditions)
+    rules = policy.document.spec.rules
     # A rule that continues (crisis resources, say) applies and lets later rules decide: it takes no point from them.
-    continues = [rule.continue_ for rule in policy.document.spec.rules]
+    continues = tuple(rule.continue_ for rule in rules)
+    names = tuple(rule.name for rule in rules)
+    key = (tuple(c.source for c in policy.conditions), continues, names)
+    if key not in _SEARCHED:
+        if len(_SEARCHED) >= 64:
+            _SEARCHED.clear()
+        _SEARCHED[key] = _search(list(policy.conditions), continues, names)
+    return list(_SEARCHED[key])
+
+
+# The search is a pure function of the rules, and a process loads the same policy several times (the start-up check,
+# the summary, the service; every hot reload of every file in the directory): each distinct rule list is searched once.
+_SEARCHED: dict[tuple[tuple[str, ...], tuple[bool, ...], tuple[str, ...]], list[Reachability]] = {}
+
+
+def _search(conditions: list[Condition], continues: tuple[bool, ...], names: tuple[str, ...]) -> list[Reachability]:
     domains = _domains([c.source for c in conditions])
     count = len(conditions)
     fires = [False] * count
     ever_true = [False] * count
-    points, size = _points(domains)
+    grid, size = _points(domains)
     kept: list[dict[str, Any]] = []
-    for values in points:
+    for values in itertools.chain(_focused(domains, [c.source for c in conditions], fires), grid):
         first = None
         for j in range(count):
             if first is not None and ever_true[j]:
@@ -139,6 +197,5 @@ def analyse(policy: LoadedPolicy) -> list[Reachability]:
         for values in kept:
             if _holds(conditions[j], values):
                 takers.add(next(i for i in range(j) if not continues[i] and _holds(conditions[i], values)))
-        names = tuple(policy.document.spec.rules[i].name for i in sorted(takers))
-        found.append(Reachability(j, False, names, size))
+        found.append(Reachability(j, False, tuple(names[i] for i in sorted(takers)), size))
     return found

@@ -215,3 +215,57 @@ def test_syntax_errors_carry_plain_language_hints(tmp_path: Path) -> None:
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
         assert any(hint in p.message for p in check_path(path)), name
+
+
+def test_a_rule_that_fires_only_in_a_far_corner_is_not_reported(write):
+    # Eight scores all high at once: a uniform sample of the whole grid meets that corner about once in 10^9 points (the
+    # other rules' literals give every score ~30 values), so a sampler alone called this reachable rule dead.
+    literals = " || ".join(f"reply.pacification == 0.{n:02d}" for n in range(10, 90, 8))
+    path = write("p.yaml", policy_text(f"""
+        - name: many-literals
+          when: "{literals}"
+          action: annotate
+        - name: everything-high
+          when: "reply.sycophancy >= 0.9 && reply.sycophancy_social >= 0.9 && reply.sycophancy_epistemic >= 0.9 && reply.rushed_advice >= 0.9 && context.distress >= 0.9 && context.advice_requested >= 0.9 && user.prefers_venting >= 0.9 && user.wants_advice >= 0.9"
+          action: annotate
+    """))
+    assert check_path(path) == []
+
+
+def test_scores_compared_with_each_other_meet_every_literal(write):
+    # `reply.sycophancy_social > reply.sycophancy_epistemic + 0.3` is not `variable op number`: both scores keep every
+    # literal's values, so the grid has a point where it holds and the rule after the catch-all is still found shadowed.
+    path = write("p.yaml", policy_text("""
+        - name: gap
+          when: "reply.sycophancy_social > reply.sycophancy_epistemic + 0.3"
+          action: annotate
+        - name: shadowed
+          when: "reply.sycophancy_social >= 0.95 && reply.sycophancy_epistemic <= 0.05"
+          action: annotate
+    """))
+    [problem] = check_path(path)
+    assert problem.field == "spec.rules[1].when" and "'gap'" in problem.message
+
+
+def test_each_distinct_rule_list_is_searched_once(write, monkeypatch):
+    from app.policy.loader import load_policy_file
+    from app.policy_tools import reach
+
+    searched: list[tuple[str, ...]] = []
+    real_search = reach._search
+    monkeypatch.setattr(reach, "_search", lambda conditions, *rest: searched.append(rest[1]) or real_search(conditions, *rest))
+    first = write("a.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.41"
+          action: annotate
+    """))
+    for _ in range(3):
+        check_path(first)
+        load_policy_file(first)
+    edited = write("a.yaml", policy_text("""
+        - name: a
+          when: "reply.pacification >= 0.42"
+          action: annotate
+    """))
+    check_path(edited)
+    assert searched == [("a",), ("a",)]
