@@ -104,9 +104,11 @@ def main() -> None:
     common = {"HEEDFUL_UPSTREAM": f"http://127.0.0.1:{up_port}/v1", "HEEDFUL_POLICIES": str(REPO / "policies"),
               "HEEDFUL_SCORE_CACHE_TTL_S": "0", "HEEDFUL_LOG_LEVEL": "warning"}
     heedful = [python, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
+    for port in (up_port, slow_port, paced_port):  # the upstreams up first: the proxy's start is timed on its own
+        wait_ready(f"http://127.0.0.1:{port}/v1/models")
     cold_started = time.perf_counter()
     guarded = start([*heedful, "--port", str(on_port)], common)
-    cold_start = wait_ready(f"http://127.0.0.1:{on_port}/readyz")
+    wait_ready(f"http://127.0.0.1:{on_port}/readyz")
     cold_start = time.perf_counter() - cold_started
     unguarded = start([*heedful, "--port", str(off_port), "--no-guard"], common)
     slow_guarded = start([*heedful, "--port", str(slow_proxy_port)], common | {"HEEDFUL_UPSTREAM": f"http://127.0.0.1:{slow_port}/v1"})
