@@ -30,6 +30,7 @@ class Label:
     headline: bool = False  # reported as a top-level score and flag
     instruction: str | None = None  # the corrective instruction a repair uses (labels.md section 4)
     remembered: str | None = None  # user signals: what a corrective instruction says while the signal holds
+    value_range: tuple[float, float] = (0.0, 1.0)  # the values a policy can see (scores are probabilities)
 
 
 _PACIFICATION = (
@@ -94,7 +95,8 @@ LABELS: tuple[Label, ...] = (
           "health, law, technology, finance, teaching)", output=False,
           remembered="This user has said they work in {field}: skip the basics they know."),
     Label("distress_trend", "user", "the slope of the context model's distress per user turn over the remembered "
-          "turns, across conversations (positive: rising, negative: falling; 0 with fewer than 3 turns)", output=False),
+          "turns, across conversations (positive: rising, negative: falling; 0 with fewer than 3 turns)", output=False,
+          value_range=(-1.0, 1.0)),
 )
 
 BY_NAME = {label.name: label for label in LABELS}

@@ -13,7 +13,7 @@ from typing import Any
 sys.modules.setdefault("cel.cli", types.ModuleType("cel.cli"))
 import cel as cel  # noqa: E402  (re-exported: importing cel through here keeps the shell out)
 
-from classifiers.labels import CONTEXT_SIGNALS, FLAGS, REPLY_SCORES, USER_SIGNALS
+from classifiers.labels import BY_NAME, CONTEXT_SIGNALS, FLAGS, REPLY_SCORES, USER_SIGNALS
 
 # The variables a condition may name, from the one label registry.
 REPLY_FIELDS = REPLY_SCORES
@@ -24,6 +24,10 @@ USER_FIELDS = USER_SIGNALS
 REQUEST_FIELDS = ("model", "tenant", "stream", "turns")
 TOP_LEVEL = {"reply": REPLY_FIELDS, "context": CONTEXT_FIELDS, "request": REQUEST_FIELDS, "user": USER_FIELDS,
              "attempt": (), "flags": ()}
+# The range of values each score variable can take (`user.distress_trend` is a slope in [-1, 1]).
+SCORE_RANGES = {f"{owner}.{name}": BY_NAME[name].value_range
+                for owner, names in (("reply", REPLY_FIELDS), ("context", CONTEXT_FIELDS), ("user", USER_FIELDS))
+                for name in names}
 # The variables that have fields (`reply.x`), for the tools that read conditions as text.
 OWNERS = tuple(name for name, fields in TOP_LEVEL.items() if fields)
 _MEMBER = re.compile(rf"\b({'|'.join(OWNERS)})\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.policy.cel_env import FLAG_NAMES, Condition, probe_variables
+from app.policy.cel_env import FLAG_NAMES, SCORE_RANGES, Condition, probe_variables
 from app.policy.loader import LoadedPolicy
 from app.policy_tools.conditions import comparisons, numeric_literals, reference_counts, references, string_literals
 
@@ -29,11 +29,12 @@ class Reachability:
     points: int
 
 
-def _score_values(literals: list[float]) -> list[float]:
-    values = {0.0, 1.0}
+def _score_values(literals: list[float], low: float = 0.0, high: float = 1.0) -> list[float]:
+    """Both ends of the range, 0 where it lies inside, and each literal in it with its neighbours either side."""
+    values = {low, high, *([0.0] if low < 0.0 < high else [])}
     for lit in literals:
         for v in (lit - _STEP, lit, lit + _STEP):
-            if 0.0 <= v <= 1.0:
+            if low <= v <= high:
                 values.add(round(v, 6))
     return sorted(values)
 
@@ -68,11 +69,10 @@ def _domains(sources: list[str]) -> dict[str, list[Any]]:
     domains: dict[str, list[Any]] = {}
     for name in sorted(names):
         literals = own.get(name, all_literals)
-        if name == "user.distress_trend":  # a slope: negative is falling
-            domains[name] = sorted({-1.0, 0.0, 1.0, *_score_values([x for x in literals if -1 <= x <= 1]),
-                                    *(-v for v in _score_values([-x for x in literals if -1 <= x <= 0]))})
-        elif name.startswith(("reply.", "context.", "user.")):
-            domains[name] = _score_values([x for x in literals if 0 - _STEP <= x <= 1 + _STEP] or [0.5])
+        if name in SCORE_RANGES:
+            low, high = SCORE_RANGES[name]
+            domains[name] = _score_values([x for x in literals if low - _STEP <= x <= high + _STEP] or [(low + high) / 2],
+                                          low, high)
         elif name in ("attempt", "request.turns"):
             domains[name] = _int_values(literals)
         elif name == "request.stream":
