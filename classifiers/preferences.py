@@ -19,14 +19,17 @@ commas, semicolons and "but". A cue matches within one clause, and then:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from classifiers.crisis_lexicon import crisis_phrase
+from classifiers.labels import USER_PREFERENCES
 
 VENTING, ADVICE, DIRECT, GENTLE, QUESTIONS, HOTLINES, EXPERTISE = (
     "prefers_venting", "wants_advice", "prefers_directness", "prefers_gentleness", "prefers_questions",
     "declines_hotlines", "states_expertise")
 PREFERENCES = (VENTING, ADVICE, DIRECT, GENTLE, QUESTIONS, HOTLINES, EXPERTISE)
+assert PREFERENCES == USER_PREFERENCES, "the detector's preferences are the label registry's, in its order"
 # Stating one retracts the other: the newest statement wins.
 OPPOSITES = {VENTING: ADVICE, ADVICE: VENTING, DIRECT: GENTLE, GENTLE: DIRECT}
 
@@ -261,8 +264,13 @@ def _settled(found: list[Statement]) -> list[Statement]:
     last: dict[str, Statement] = {}
     for statement in found:
         last.pop(statement.preference, None)
-        opposite = OPPOSITES.get(statement.preference)
-        if opposite is not None:
-            last.pop(opposite, None)
+        for retracted in retracted_by([statement]):
+            last.pop(retracted, None)
         last[statement.preference] = statement
     return list(last.values())
+
+
+def retracted_by(statements: Sequence[Statement]) -> set[str]:
+    """The preferences these (settled) statements retract when remembered: the opposites of what they state."""
+    stated = {statement.preference for statement in statements}
+    return {OPPOSITES[name] for name in stated if name in OPPOSITES} - stated

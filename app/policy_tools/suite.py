@@ -76,8 +76,7 @@ class Case(_Strict):
         return self
 
     def user_view(self) -> UserView:
-        known = bool(self.remembered or self.remembered_distress)
-        return UserView(dict(self.remembered), None, tuple(self.remembered_distress), known=known)
+        return UserView(dict(self.remembered), None, tuple(self.remembered_distress))
 
     def conversation(self) -> list[dict[str, Any]]:
         return list(self.messages) if self.messages is not None else [{"role": "user", "content": self.user}]

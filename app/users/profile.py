@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from classifiers.labels import USER_PREFERENCES
-from classifiers.preferences import ADVICE, DIRECT, EXPERTISE, GENTLE, HOTLINES, OPPOSITES, QUESTIONS, VENTING, Statement
+from classifiers.preferences import ADVICE, DIRECT, EXPERTISE, GENTLE, HOTLINES, QUESTIONS, VENTING, Statement, retracted_by
 
 DAY = 86_400
 LIFETIME_S = {VENTING: 7 * DAY, ADVICE: 7 * DAY, DIRECT: 90 * DAY, GENTLE: 90 * DAY, QUESTIONS: 90 * DAY,
@@ -42,10 +42,9 @@ class Profile:
     def with_statements(self, statements: Sequence[Statement], now: float) -> Profile:
         stated = dict(self.stated)
         work = self.work
+        for retracted in retracted_by(statements):
+            stated.pop(retracted, None)
         for statement in statements:
-            opposite = OPPOSITES.get(statement.preference)
-            if opposite is not None:
-                stated.pop(opposite, None)
             stated[statement.preference] = now
             if statement.preference == EXPERTISE:
                 work = statement.field
@@ -65,7 +64,7 @@ class Profile:
         current = self.current(now, retention_s)
         strengths = {name: max(0.0, 1.0 - (now - at) / min(LIFETIME_S[name], retention_s))
                      for name, at in current.stated.items() if name in LIFETIME_S}
-        return UserView(strengths, current.work, tuple(p.distress for p in current.distress), known=True)
+        return UserView(strengths, current.work, tuple(p.distress for p in current.distress))
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,6 @@ class UserView:
     preferences: Mapping[str, float] = field(default_factory=dict)  # 0-1, fading since stated
     work: str | None = None  # the field of work the user named
     history: tuple[float, ...] = ()  # remembered distress per turn, oldest first
-    known: bool = False  # a user was identified and memory is on
 
     def variables(self, distress: float | None) -> dict[str, float]:
         """`user.*`: every stated preference (0 when never stated or faded) and the distress trend with this turn."""

@@ -25,7 +25,7 @@ from app.metrics import Metrics
 from app.users.identity import UserKey
 from app.users.packed import pack, unpack
 from app.users.profile import MAX_POINTS, DistressPoint, Profile
-from classifiers.preferences import ADVICE, DIRECT, EXPERTISE, GENTLE, HOTLINES, OPPOSITES, QUESTIONS, VENTING, Statement
+from classifiers.preferences import ADVICE, DIRECT, EXPERTISE, GENTLE, HOTLINES, QUESTIONS, VENTING, Statement, retracted_by
 
 log = logging.getLogger("heedful.users")
 CODES = {VENTING: "v", ADVICE: "a", DIRECT: "d", GENTLE: "g", QUESTIONS: "q", HOTLINES: "h", EXPERTISE: "e"}
@@ -136,15 +136,9 @@ class RedisUserStore:
 
 def encode_statements(statements: Sequence[Statement], now: float) -> tuple[dict[str, str], list[str]]:
     """The hash fields to set and the opposite preferences' fields to delete (the newest statement wins)."""
-    fields: dict[str, str] = {}
-    retracted: list[str] = []
-    for statement in statements:
-        code = CODES[statement.preference]
-        fields[code] = f"{int(now)}|{statement.field}" if statement.field else str(int(now))
-        opposite = OPPOSITES.get(statement.preference)
-        if opposite is not None:
-            retracted.append(CODES[opposite])
-    return fields, [code for code in retracted if code not in fields]
+    fields = {CODES[statement.preference]: f"{int(now)}|{statement.field}" if statement.field else str(int(now))
+              for statement in statements}
+    return fields, sorted(CODES[name] for name in retracted_by(statements))
 
 
 def decode(fields: dict[Any, Any], points: list[Any]) -> Profile:

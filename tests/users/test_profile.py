@@ -43,7 +43,7 @@ def test_the_trend_is_the_slope_of_distress_per_turn() -> None:
     assert trend([0.5, 0.5, 0.5]) == 0.0
     assert trend([0.1, 0.9]) == 0.0  # too few turns to call it a trend
     assert trend([0.9] * 20 + [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) == pytest.approx(0.1)  # the last 8 turns
-    view = UserView({}, None, (0.2, 0.4), known=True)
+    view = UserView({}, None, (0.2, 0.4))
     assert view.variables(0.6)["distress_trend"] == pytest.approx(0.2)  # this turn counts
     assert view.variables(None)["distress_trend"] == 0.0
 
