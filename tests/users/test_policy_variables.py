@@ -13,7 +13,7 @@ from app.users.profile import UserView
 def test_user_variables_compile_and_misspellings_are_errors() -> None:
     condition = compile_condition("user.prefers_venting >= 0.5 && user.distress_trend > 0.05")
     values = variables({}, {"distress": 0.9}, RequestFacts("m", "t", False, 1,
-                                                         UserView({"prefers_venting": 1.0}, None, (0.1, 0.5), True)),
+                                                         UserView({"prefers_venting": 1.0}, None, (0.1, 0.5))),
                        0, [])
     assert values["user"]["prefers_venting"] == 1.0 and values["user"]["distress_trend"] == pytest.approx(0.4)
     assert condition.holds(values)
