@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.corrective import instruction_for
@@ -27,6 +27,7 @@ from app.repair_prompt import Placement, RewriteDraft, repair_messages
 from app.scoring import ScoringService
 from app.store import Store
 from app.upstream import Upstream
+from app.users.profile import UserView
 from classifiers import SCORE_LABELS, PreparedContext, Scores
 from classifiers.encoder import WindowCache
 from classifiers.inputs import ConversationError
@@ -154,12 +155,15 @@ class Guard:
         return self._settle(policy, draft, scores, verdict, final, record, started)
 
     async def judge(self, policy: LoadedPolicy, facts: RequestFacts, messages: list[dict[str, Any]],
-                    reply: str) -> tuple[Scores, Verdict] | str:
+                    reply: str, user: Awaitable[UserView] | None = None) -> tuple[Scores, Verdict] | str:
         """Scores and the policy's verdict on a draft, without acting (POST /v1/guard/score), under the same scoring
-        bound as a guarded completion. Returns the failure kind instead where scoring or a condition fails."""
+        bound as a guarded completion. Returns the failure kind instead where scoring or a condition fails. `user`,
+        when given, is what user memory recalls, read while the draft is scored and joined into the facts after."""
         context_pass = asyncio.ensure_future(self.scoring.prepare(messages))
         scored = await self._scored(policy, messages, context_pass, reply)
         context_pass.cancel()  # nothing else waits for it (a no-op once it is done)
+        if user is not None:
+            facts = replace(facts, user=await user)
         if isinstance(scored, _Failure):
             self.metrics.failures.labels(scored.kind).inc()
             return scored.kind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ from app.openai.protocol import GuardScoreRequest
 from app.policy.engine import policy_values, request_facts
 from app.policy_tools.outcome import effect_of
 from app.services import services
+from app.users.memory import recalled_view
 from classifiers.inputs import ConversationError
 from classifiers.labels import HEADLINE_SCORES, SUB_SCORES
 
@@ -32,12 +34,17 @@ async def score(request: Request) -> JSONResponse:
         policy = svc.policies.active.by_name(body.policy) if body.policy else svc.policies.active.select(body.model, tenant)
         if policy is None:
             raise InvalidRequest(f"no policy named {body.policy!r}", param="policy", code="unknown_policy")
-        recalled = await svc.users.recall(svc.users.identify(request.headers, body.user, tenant), messages)
-        facts = replace(request_facts(body.model, tenant, False, messages), user=recalled.view)
+        # Memory is read while the draft is scored; the verdict waits for both.
+        recall = asyncio.ensure_future(svc.users.recall(svc.users.identify(request.headers, body.user, tenant), messages))
+        user = asyncio.ensure_future(recalled_view(recall))
+        facts = request_facts(body.model, tenant, False, messages)
         try:
-            judged = await svc.guard.judge(policy, facts, messages, body.reply)
+            judged = await svc.guard.judge(policy, facts, messages, body.reply, user)
         except ConversationError as exc:
+            user.cancel()
+            recall.cancel()
             raise InvalidRequest(str(exc), param="messages", code="invalid_value") from exc
+        facts = replace(facts, user=await user)
     except GuardError as error:
         return error_response(error, {"x-heedful-request-id": request_id})
     spec = policy.document.spec
