@@ -70,9 +70,27 @@ class Encoder:
         # A server keeps one single-threaded run per core under load; a run with the machine to itself (one client, or
         # the last window after a reply's last token) takes every core instead. The outputs are identical: the int8
         # kernels split rows, not sums, across threads (tests/classifiers/test_windows.py).
-        self._idle_session = _session(model_dir / model_file, idle_threads, arena) if idle_threads > threads else None
+        self._idle_session: ort.InferenceSession | None = None
+        self._idle_ready = threading.Event()
+        if idle_threads > threads:
+            # Built beside the first requests instead of before them (it is a second copy of the model: about a tenth
+            # of the proxy's start-up); until it is there, a lone run uses the single-threaded session.
+            threading.Thread(target=self._build_idle_session, args=(model_dir / model_file, idle_threads, arena),
+                             name="heedful-idle-session", daemon=True).start()
+        else:
+            self._idle_ready.set()
         self._running = 0
         self._running_lock = threading.Lock()
+
+    def _build_idle_session(self, path: Path, threads: int, arena: bool) -> None:
+        try:
+            self._idle_session = _session(path, threads, arena)
+        finally:
+            self._idle_ready.set()
+
+    def wait_for_idle_session(self, timeout_s: float | None = None) -> bool:
+        """Whether the every-core session is built (or none was asked for), waiting up to `timeout_s`."""
+        return self._idle_ready.wait(timeout_s)
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self._tokenizer.encode_batch([t[:_MAX_CHARS] for t in texts], add_special_tokens=False)]

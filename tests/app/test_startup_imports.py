@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 # torch and transformers are training-only; sqlalchemy and jinja2 belong to the console (its own extra, loaded when it is
-# switched on); typer and prompt_toolkit are the `cel` package's interactive shell.
-NEVER_AT_START = ("torch", "transformers", "sqlalchemy", "jinja2", "typer", "prompt_toolkit", "sklearn")
+# switched on); typer and prompt_toolkit are the `cel` package's interactive shell, rich and pygments httpx's.
+NEVER_AT_START = ("torch", "transformers", "sqlalchemy", "jinja2", "typer", "prompt_toolkit", "sklearn", "rich", "pygments")
 
 
 def test_the_proxy_and_its_cli_start_without_the_heavy_optional_packages() -> None:

@@ -102,7 +102,7 @@ def test_reading_while_the_reply_is_written_gives_the_same_scores(scorer: Scorer
 def test_a_run_on_every_core_gives_the_same_outputs_as_one_thread(scorer: Scorer) -> None:
     # The server runs a lone request on a multi-threaded session and concurrent ones on single-threaded sessions.
     multi = Scorer(idle_threads=2)
-    assert multi._encoder._idle_session is not None
+    assert multi._encoder.wait_for_idle_session(60) and multi._encoder._idle_session is not None
     rows = multi._encoder.reply_windows([view_of(GRIEF)], [REFLECTION * 4 + "Stay positive! Everything happens for a reason."])[0]
     one_thread = scorer._encoder.embed(rows, width_out=scorer.outputs)
     every_core = multi._encoder.embed(rows, width_out=scorer.outputs)
