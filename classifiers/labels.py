@@ -139,3 +139,14 @@ def flags_of(reply: dict[str, float], context: dict[str, float], thresholds: dic
     if crisis is not None and low is not None and low <= crisis < thresholds.get("crisis", 0.5):
         flags.append(CRISIS_UNCERTAIN)
     return flags
+
+
+def reviewed_truth(marks: dict[str, int], name: str) -> int | None:
+    """What a review's marks say about label `name`: its own mark, or for a kind of a combined label (sycophancy), the
+    combined mark when that is 0 (neither kind). A combined 1 cannot say which kind, so the kind stays unknown (None)."""
+    if name in marks:
+        return marks[name]
+    for combined in LABELS:
+        if name in combined.combines and marks.get(combined.name) == 0:
+            return 0
+    return None

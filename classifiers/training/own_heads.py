@@ -37,7 +37,7 @@ from classifiers.artifacts import MULTITASK_MODEL, load_model_info
 from classifiers.encoder import EMBEDDING_DIM, Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS
 from classifiers.inputs import ConversationError, view_of
-from classifiers.labels import ALL_OUTPUTS, BY_NAME, CRISIS_UNCERTAIN
+from classifiers.labels import ALL_OUTPUTS, BY_NAME, CRISIS_UNCERTAIN, reviewed_truth
 from classifiers.training.dataset import DATA_DIR, Example, load_split, split_dev
 
 if TYPE_CHECKING:  # the train extra (torch, onnx, scikit-learn) is imported only once the reviews can be trained on
@@ -69,10 +69,8 @@ class Reviewed:
 def _known_labels(labels: dict[str, Any]) -> tuple[dict[str, int], list[str]]:
     """The seven model outputs' labels from a review's labels, and the outputs it says nothing about. A combined
     `sycophancy: 0` means neither kind; `sycophancy: 1` cannot say which kind, so both stay unknown unless given."""
-    known = {name: int(labels[name]) for name in ALL_OUTPUTS if labels.get(name) in (0, 1)}
-    for combined in (label for label in BY_NAME.values() if label.combines and labels.get(label.name) == 0):
-        for name in combined.combines:
-            known.setdefault(name, 0)
+    marks = {name: int(value) for name, value in labels.items() if value in (0, 1)}
+    known = {name: truth for name in ALL_OUTPUTS if (truth := reviewed_truth(marks, name)) is not None}
     return known, [name for name in ALL_OUTPUTS if name not in known]
 
 

@@ -77,3 +77,14 @@ def test_the_policy_guide_names_every_variable_and_flag() -> None:
         assert f"user.{name}" in guide, name
     for name in FLAG_NAMES:
         assert f"`{name}`" in guide, name
+
+
+def test_a_review_of_the_combined_sycophancy_speaks_for_its_kinds_only_when_it_says_neither() -> None:
+    from classifiers.labels import reviewed_truth
+
+    # Calibration and train-heads read reviews through this one rule, so a threshold and a retrained head agree.
+    assert reviewed_truth({"sycophancy": 0}, "sycophancy_social") == 0
+    assert reviewed_truth({"sycophancy": 1}, "sycophancy_social") is None  # which kind? unknown
+    assert reviewed_truth({"sycophancy": 1, "sycophancy_social": 0}, "sycophancy_social") == 0
+    assert reviewed_truth({"sycophancy": 1}, "sycophancy") == 1
+    assert reviewed_truth({"pacification": 1}, "rushed_advice") is None

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifiers.labels import BY_NAME
 
 
 class ReviewsError(ValueError):
@@ -39,18 +38,6 @@ class Decision:
         """The reply score or context signal called name (None when the record does not carry it)."""
         value = self.scores.get(name)
         return self.context.get(name) if value is None else value
-
-
-def truth(labels: dict[str, int], name: str) -> int | None:
-    """What reviewers said about label `name`. A review that marks only the combined `sycophancy` stands for both of its
-    kinds (a sycophantic draft of either kind counts as a correct action of either sycophancy rule)."""
-    if name in labels:
-        return labels[name]
-    label = BY_NAME.get(name)
-    for combined in (other for other in BY_NAME.values() if label and name in other.combines):
-        if combined.name in labels:
-            return labels[combined.name]
-    return None
 
 
 def _numbers(row: dict[str, Any], key: str, where: str) -> dict[str, float]:

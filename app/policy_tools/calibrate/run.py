@@ -15,9 +15,9 @@ import numpy as np
 
 from app.policy.loader import LoadedPolicy
 from app.policy_tools.calibrate.metrics import GRID, Acts, Point, choose, points
-from app.policy_tools.calibrate.reviews import Decision, truth
+from app.policy_tools.calibrate.reviews import Decision
 from app.policy_tools.calibrate.rules import Target, behaviours, find_target, variable_rows
-from classifiers.labels import CONTEXT_SIGNALS, HEADLINE_SCORES, SUB_SCORES
+from classifiers.labels import CONTEXT_SIGNALS, HEADLINE_SCORES, SUB_SCORES, reviewed_truth
 
 # Fewer reviewed positives or negatives than these for a label and nothing is proposed for it: precision and recall
 # would rest on a handful of decisions (docs/calibration.md).
@@ -140,8 +140,8 @@ def calibrate_rules(policy: LoadedPolicy, reviewed: Sequence[Decision], traffic:
         if not isinstance(target, Target):
             items.append(Item("rule", rule.name, rule.label or "", "", None, reason=f"not calibrated: {target}"))
         else:
-            known = np.array([truth(d.labels, target.label) is not None for d in reviewed], dtype=bool)
-            y = np.array([truth(d.labels, target.label) or 0 for d in reviewed], dtype=np.int8)[known]
+            known = np.array([reviewed_truth(d.labels, target.label) is not None for d in reviewed], dtype=bool)
+            y = np.array([reviewed_truth(d.labels, target.label) or 0 for d in reviewed], dtype=np.int8)[known]
             item = Item("rule", rule.name, target.label, target.comparison.variable, target.comparison.value,
                         int(y.sum()), int(len(y) - y.sum()), target=target)
             items.append(item)
