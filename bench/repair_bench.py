@@ -355,12 +355,20 @@ def main() -> int:
     parser.add_argument("--upstream", default=None, help="an already running OpenAI-compatible model server (…/v1)")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="the public sets (default: ../shared/data)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "repair.md")
+    parser.add_argument("--only-acted-in", type=Path, default=None,
+                        help="only the messages a previous run (its rows file in .cache/bench/) acted on: at temperature 0 "
+                        "the drafts are the same, so another action or placement is compared on them without re-running "
+                        "the messages that pass")
     args = parser.parse_args()
     placements = [p.strip() for p in args.placements.split(",") if p.strip()]
     unknown = [p for p in placements if p not in PLACEMENTS]
     if unknown:
         parser.error(f"unknown placement(s) {unknown}; choose from {PLACEMENTS}")
     messages = load_messages(args.data_root)[: args.limit]
+    if args.only_acted_in is not None:
+        acted = {row["id"] for row in map(json.loads, args.only_acted_in.read_text(encoding="utf-8").splitlines())
+                 if row["action"] in ("regenerate", "rewrite")}
+        messages = [m for m in messages if m.id in acted]
     print(f"{len(messages)} messages", file=sys.stderr)
     if not args.data_root.is_dir():
         print(f"warning: {args.data_root} is absent: only the project's own messages are used", file=sys.stderr)
