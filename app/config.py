@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     stream_upstream: bool = Field(True, description="Answer plain-text JSON requests from an upstream stream, so the draft "
                                   "is read while it is written (the guard's work after the last token stays one window). "
                                   "Turn off for upstreams that cannot stream.")
-    repair_placement: Placement = Field("trailing_system", description="Where a repair call puts the corrective "
+    repair_placement: Placement = Field("leading_system", description="Where a repair call puts the corrective "
                                         "instruction (app/repair_prompt.py; compared by bench/repair_bench.py).")
     rewrite_draft: RewriteDraft = Field("quoted", description="How a rewrite shows the draft: quoted in the instruction "
                                         "or as the assistant's previous turn (app/repair_prompt.py).")

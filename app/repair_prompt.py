@@ -1,11 +1,14 @@
 """How a repair is asked of the upstream: where the corrective instruction goes, and how a rewrite shows its draft.
 
-The default is the placement Heedful has always used; `bench/repair_bench.py --placements …` compares them on the real
-local model, and `HEEDFUL_REPAIR_PLACEMENT` and `HEEDFUL_REWRITE_DRAFT` select another for an upstream that does better
-with it.
+The default was chosen by measurement (`bench/repair_bench.py --placements …` on the real local model, results in
+bench/results/repair.md): with the guidance after the user's last turn, the model answered the guidance instead of the
+user (about half of the changed replies were off-topic: "I'm ready to assist. Please provide the content you'd like me to
+edit"); placed before the conversation, none were. `HEEDFUL_REPAIR_PLACEMENT` and `HEEDFUL_REWRITE_DRAFT` select another
+for an upstream that does better with it.
 
+- `leading_system` (default): the guidance as a system message before the conversation (after the app's own system
+  prompt), so the user's turn is the last thing the model reads;
 - `trailing_system`: the app's messages, then a system message with the guidance (after the user's last turn);
-- `leading_system`: the guidance as a system message before the conversation (after the app's own system prompt);
 - `trailing_user`: the guidance as a user message after the user's last turn.
 
 A rewrite shows the draft either `quoted` inside the guidance, or as the assistant's own previous turn (`assistant_turn`)
@@ -28,7 +31,7 @@ _LEADS = (REGENERATE_LEAD, REWRITE_LEAD, REWRITE_OWN_LEAD)
 
 
 def repair_messages(messages: list[dict[str, Any]], instruction: str, draft: str | None,
-                    placement: Placement = "trailing_system", rewrite_draft: RewriteDraft = "quoted") -> list[dict[str, Any]]:
+                    placement: Placement = "leading_system", rewrite_draft: RewriteDraft = "quoted") -> list[dict[str, Any]]:
     """The messages of a repair call: `draft` is None for a regeneration, the text to revise for a rewrite."""
     conversation = list(messages)
     if draft is None:
