@@ -209,7 +209,8 @@ def create_console(runtime: ConsoleRuntime) -> FastAPI:
         def listed() -> dict[str, Any]:
             with runtime.db.session() as session:
                 found = decisions_page(session, filters)
-                return {"total": found.total, "page": found.number, "pages": found.pages,
+                return {"total": found.total, "total_is_lower_bound": found.more, "page": found.number,
+                        "pages": found.pages,
                         "decisions": [pages.list_item(row) for row in found.rows]}
 
         try:

@@ -52,6 +52,24 @@ def test_records_are_stored_once_and_texts_only_where_kept(db: Database) -> None
     assert all("messages" not in r.detail.record and "reply" not in r.detail.record for r in rows.values())
 
 
+def test_a_long_list_is_counted_up_to_the_cap_and_pages_on_past_it(db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from app.console import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 100)
+    store_records(db, [audit_record(i, NOW + i) for i in range(130)])
+    with db.session() as session:
+        first = decisions_page(session, Filters(), size=50)
+        assert (first.total, first.more, first.pages) == (100, True, 2)
+        past = decisions_page(session, Filters(page=3), size=50)  # beyond the counted pages: still served
+        assert past.number == 3 and [r.ts for r in past.rows] == [NOW + i for i in range(29, -1, -1)]
+        few = decisions_page(session, Filters(page=9), size=500)
+        assert (few.total, few.more) == (100, True)
+    monkeypatch.setattr(queries, "COUNT_CAP", 130)
+    with db.session() as session:
+        exact = decisions_page(session, Filters(page=9), size=50)
+        assert (exact.total, exact.more, exact.number) == (130, False, 3)
+
+
 def test_filters_and_paging(db: Database) -> None:
     records = [audit_record(i, NOW + i, tenant="acme" if i % 3 == 0 else "globex") for i in range(120)]
     records.append(audit_record(500, NOW + 500, mode="shadow", rule=("pacification", "regenerate", "repaired"),
