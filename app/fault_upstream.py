@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.local_server import free_port
+from app.repair_prompt import is_repair_request
 from app.scripted_upstream import draft_for
 
 FAULTS = {
@@ -40,9 +41,10 @@ FAULTS = {
     "surrogate": "a reply whose text holds a lone surrogate (\\ud800)",
     "no_done": "a complete stream (finish_reason on every choice) without the [DONE] line",
     "cut_no_finish": "a stream that ends cleanly before any finish_reason or [DONE]",
-    "drip_repair": "a correct first draft, then each repair call (a trailing system message) dripped",
+    "drip_repair": "a correct first draft, then each repair call (guidance in any placement) dripped",
     "rate_limited": "429 with retry-after and x-ratelimit-* headers",
     "overloaded": "503 with retry-after",
+    "limits": "a correct reply carrying x-ratelimit-* headers, as OpenAI sends on every answer",
 }
 
 
@@ -66,6 +68,10 @@ def _completion(model: str, text: str) -> bytes:
     return json.dumps({"id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()), "model": model,
                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                     "finish_reason": "stop"}]}).encode()
+
+
+RATE_LIMITS = {"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "499",
+               "x-ratelimit-reset-requests": "120ms"}
 
 
 def _head(status: str, extra: dict[str, str] | None = None, length: int | None = None, sse: bool = False) -> bytes:
@@ -186,9 +192,10 @@ class FaultUpstream:
         stream = bool(body.get("stream"))
         text = draft_for(body.get("messages") or [])
         good = b"".join(self._sse(model, text)) if stream else _completion(model, text)
-        ok_head = _head("200 OK", sse=stream, length=None if stream else len(good))
+        limits = RATE_LIMITS if fault == "limits" else None
+        ok_head = _head("200 OK", limits, sse=stream, length=None if stream else len(good))
         messages = body.get("messages") or []
-        repairing = bool(messages) and messages[-1].get("role") == "system"
+        repairing = is_repair_request(messages)
         if fault == "hang_headers":
             await asyncio.Event().wait()
         elif fault == "drip_repair" and repairing:

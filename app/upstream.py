@@ -31,6 +31,10 @@ _MAY_HOLD_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 # route for the request's task; the repair calls the guard makes in that task see it too, without threading one more
 # credential through every signature.
 client_api_key: ContextVar[str | None] = ContextVar("client_api_key", default=None)
+# The rate-limit headers (`x-ratelimit-*`) of the request's latest answered upstream call, passed back to the client as
+# a direct call would show them: OpenAI clients and SDK users throttle themselves on x-ratelimit-remaining-*. The chat
+# route sets a fresh dict per request; calls made in the request's other tasks (repairs) update that same dict.
+upstream_limits: ContextVar[dict[str, str] | None] = ContextVar("upstream_limits", default=None)
 
 
 class Upstream:
@@ -107,7 +111,10 @@ class Upstream:
     async def _send(self, request: httpx.Request, deadline: float) -> httpx.Response:
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._client.send(request, stream=True)
+                response = await self._client.send(request, stream=True)
+            if response.status_code < 400 and (limits := upstream_limits.get()) is not None:
+                limits.update(_passed_headers(response))
+            return response
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise self._timed_out() from exc
         except httpx.HTTPError as exc:
@@ -166,7 +173,7 @@ class Upstream:
             error = UpstreamOverloaded("upstream returned 503 (overloaded)", code="upstream_overloaded")
         else:
             error = UpstreamUnavailable(f"upstream returned {status}", code="upstream_unavailable")
-        error.passed_headers = tuple((k, v) for k, v in response.headers.items() if _PASSED_HEADERS.match(k))
+        error.passed_headers = tuple(_passed_headers(response).items())
         return error
 
 
@@ -296,3 +303,7 @@ def _decoded(line: bytearray) -> str:
         return line.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError as exc:
         raise _malformed("a stream line that is not UTF-8") from exc
+
+
+def _passed_headers(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if _PASSED_HEADERS.match(k)}

@@ -53,10 +53,15 @@ def test_replace_sends_the_fixed_reply(make_proxy, policy_dir, scripted) -> None
     assert raw.headers["x-heedful-outcome"] == "replaced"
 
 
+def guidance_sent(scripted) -> str:  # type: ignore[no-untyped-def]
+    """The corrective guidance of the last repair call, wherever the placement put it."""
+    return next(str(m["content"]) for m in scripted.requests[-1]["body"]["messages"] if m["role"] == "system")
+
+
 def test_rewrite_asks_the_upstream_to_revise_the_draft(make_proxy, policy_dir, scripted) -> None:
     proxy = proxy_with(make_proxy, policy_dir, "rewrite", "      label: pacification")
     raw = ask(proxy)
-    ask_upstream = scripted.requests[-1]["body"]["messages"][-1]["content"]
+    ask_upstream = guidance_sent(scripted)
     assert "Revise the draft reply below" in ask_upstream and PACIFYING.draft in ask_upstream
     assert "Name the specific emotion" in ask_upstream  # the built-in corrective instruction for the label
     assert raw.headers["x-heedful-action"] == "rewrite"
@@ -65,7 +70,7 @@ def test_rewrite_asks_the_upstream_to_revise_the_draft(make_proxy, policy_dir, s
 def test_policy_instruction_overrides_the_built_in_one(make_proxy, policy_dir, scripted) -> None:
     proxy = proxy_with(make_proxy, policy_dir, "regenerate", '      label: pacification\n      instruction: "Ask what the user fears most."')
     ask(proxy)
-    assert "Ask what the user fears most." in scripted.requests[-1]["body"]["messages"][-1]["content"]
+    assert "Ask what the user fears most." in guidance_sent(scripted)
 
 
 def test_annotate_keeps_the_text_and_marks_the_response(make_proxy, policy_dir, scripted) -> None:

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from app.fault_upstream import FaultUpstream
+from app.fault_upstream import RATE_LIMITS, FaultUpstream
 from app.local_server import LocalServer
 from app.scripted_upstream import SCENARIOS
 from tests.conftest import client_for
@@ -145,6 +145,21 @@ def test_back_off_headers_pass_through(fault_proxy: LocalServer, fault: str, sta
     assert {k: response.headers.get(k) for k in headers} == headers
     assert response.headers["x-heedful-request-id"]
     assert_openai_error(response.json(), status)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_rate_limit_headers_of_an_answered_call_pass_through(fault_proxy: LocalServer, stream: bool) -> None:
+    """A client throttles itself on x-ratelimit-remaining-* of every answer, not only of a 429."""
+    if stream:
+        with client_for(fault_proxy).chat.completions.with_streaming_response.create(
+                model="fault:limits", messages=USER, stream=True) as response:
+            headers = response.headers
+            list(response.iter_lines())
+    else:
+        headers = client_for(fault_proxy).chat.completions.with_raw_response.create(model="fault:limits",
+                                                                                   messages=USER).headers
+    assert {k: headers.get(k) for k in RATE_LIMITS} == RATE_LIMITS
+    assert headers["x-heedful-request-id"]
 
 
 def test_each_repair_call_has_its_own_deadline(fault_proxy: LocalServer, faulty: FaultUpstream) -> None:

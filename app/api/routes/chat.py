@@ -30,7 +30,7 @@ from app.policy.engine import RequestFacts, request_facts
 from app.policy.loader import LoadedPolicy
 from app.services import Services, services
 from app.users.memory import Recalled, recalled_view
-from app.upstream import client_api_key
+from app.upstream import client_api_key, upstream_limits
 from classifiers import PreparedContext
 from classifiers.inputs import ConversationError, judged_messages, view_of
 
@@ -56,7 +56,11 @@ async def chat_completions(request: Request) -> Response:
         tenant = tenant_of(request, svc.settings.tenant_header, svc.settings.tenant_keys, svc.settings.trust_tenant_header)
         facts = request_facts(chat.model, tenant, bool(chat.stream), messages)
         client_api_key.set(request.headers.get("x-api-key"))
+        limits: dict[str, str] = {}
+        upstream_limits.set(limits)
         response = await until_disconnected(request.receive, _chat(request, svc, chat, messages, facts, request_id))
+        for name, value in limits.items():  # an upstream's rate-limit headers, as on its errors
+            response.headers.setdefault(name, value)
         if isinstance(response, GuardedStream):
             release = False
             response.on_close(_release(svc))

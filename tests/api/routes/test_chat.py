@@ -30,8 +30,10 @@ def test_flawed_draft_is_repaired_in_message_content(proxy, scripted, name: str)
     assert raw.headers["x-heedful-action"] == "regenerate"
     assert raw.headers["x-heedful-outcome"] == "repaired"
     assert raw.headers["x-heedful-attempts"] == "1"
-    repair = scripted.requests[-1]["body"]["messages"][-1]
-    assert repair["role"] == "system" and "Guidance for your next reply" in repair["content"]
+    # The guidance goes before the conversation (the default placement): the user's turn stays the last thing read.
+    guidance, *conversation = scripted.requests[-1]["body"]["messages"]
+    assert guidance["role"] == "system" and "Guidance for your next reply" in guidance["content"]
+    assert conversation[-1] == {"role": "user", "content": scenario.user}
 
 
 def test_engaged_reply_passes_untouched(proxy, scripted) -> None:

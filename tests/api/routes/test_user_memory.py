@@ -65,9 +65,9 @@ def script(scripted: ScriptedUpstream, phrase: str, draft: str, repaired: str) -
 
 
 def repair_guidance(scripted: ScriptedUpstream) -> str:
-    last = scripted.requests[-1]["body"]["messages"][-1]
-    assert last["role"] == "system"
-    return str(last["content"])
+    first = scripted.requests[-1]["body"]["messages"][0]  # the default placement: guidance before the conversation
+    assert first["role"] == "system"
+    return str(first["content"])
 
 
 def test_a_wish_to_vent_is_remembered_across_conversations_until_the_user_asks_for_ideas(
