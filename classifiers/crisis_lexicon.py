@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import re
 
+# "I want to die" said as a joke or a figure of speech, marked as one in the same message ("so tired i want to die lol.
+# not literally", "going to die of embarrassment", a skull emoji): the learned signal still reads it; the lexicon does not
+# floor it.
+_NOT_JOKING = r"(?!.*(\b(lol|lmao|haha|jk|not literally|of (embarrassment|shame|laughter|boredom|cringe))\b|💀|😂|🤣))"
+_NOT_SOMEONE_ELSE = r"(?<!\bhe )(?<!\bshe )(?<!\bit )(?<!\bthey )(?<!\bis )(?<!\bare )(?<!'s )"
+
 _PATTERNS = [
     r"\b(kill(ing)?|hurt(ing)?|harm(ing)?|cut(ting)?|hang(ing)?|shoot(ing)?|drown(ing)?|starv(e|ing)) my ?self\b"
     r"(?! (shaving|cooking|chopping|on (a|the|some)|by accident|accidentally|at the gym|working out|lifting))",
@@ -22,7 +28,8 @@ _PATTERNS = [
     r"\bsuicide (note|plan)\b",
     r"\b(un ?alive|unaliv(e|ing)) (my ?self|me)\b",
     r"\bkms\b",
-    r"\b(want|wanna|going|ready|plan(ning)?) (to|2) die\b",
+    # Said of oneself: "is he going to die??" about a dog that ate a sock is worry, not a disclosure.
+    r"\b" + _NOT_SOMEONE_ELSE + r"(want|wanna|going|ready|plan(ning)?) (to|2) die\b" + _NOT_JOKING,
     r"\bdon'?t want to (be alive|live|wake up|exist)( anymore)?\b",
     r"\b(no|any) (reason|point) (to|in) (live|living|go(ing)? on|wak(e|ing) up)\b",
     r"\b(better off|happier) without me\b",
@@ -39,7 +46,7 @@ _PATTERNS = [
     r"(?!\W*(before|until|till|with|early|in time|on time|at \d|for|so hungover))",
     r"\bi wish i (was|were|could be) dead\b",
     r"\b(i'?m|i am|i'?d be|i would be|i'?ll be) better off dead\b",
-    r"\bi (just )?wanna die\b(?!.*\b(lol|lmao|haha|of (embarrassment|shame|laughter|boredom))\b)",
+    r"\bi (just )?wanna die\b" + _NOT_JOKING,
     r"\bi wish i (had never been|was never|wasn'?t) born\b",
     # Looking for a method.
     r"\b(painless|quickest|quick|easiest|easy|fastest|surest) way(s)? to (die|end it|end things|kill (my ?self|yourself)|go(?=\s*($|[.!?,])))",

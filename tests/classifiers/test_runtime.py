@@ -115,6 +115,16 @@ def test_crisis_lexicon_catches_intent_and_skips_hyperbole() -> None:
         assert crisis_phrase(hyperbole) is None
 
 
+def test_a_death_wish_marked_as_a_joke_or_about_someone_else_is_left_to_the_learned_signal() -> None:
+    for joke in ("newborn twins. i'm so tired i want to die lol. not literally", "i'm going to die of embarrassment",
+                 "i wanna die lmao my mum saw my search history", "I wore my shirt inside out to the interview. I want to die 💀",
+                 "my dog ate a whole sock, is he going to die??", "my nan is going to die soon and i can't cope"):
+        assert crisis_phrase(joke) is None, joke
+    for meant in ("i want to die. i mean it", "I just want to die", "i'm ready to die, i've made my peace",
+                 "i think i'm going to die tonight, i have the pills", "my dad is sick and honestly i want to die too"):
+        assert crisis_phrase(meant), meant
+
+
 def test_crisis_lexicon_skips_negation_the_past_and_other_people() -> None:
     """Grief for someone who died by suicide, or ideation the user says is over, is not a disclosure of current risk."""
     for text in ("I'm not suicidal, I'm just exhausted", "my brother died by suicide last year and today is his birthday",
