@@ -4,7 +4,8 @@ A model asked to repair a reply sometimes talks back to the instruction ("Here i
 simply contain…", "As an AI…") or copies it out. Such a candidate must never reach the user, however well it scores,
 so the guard rejects it before choosing (app/guard.py). Two reasons, each counted in metrics and the audit record:
 
-- `meta_text`: the reply talks about a draft, a revision, "the user" or the instruction, or speaks as an AI;
+- `meta_text`: the reply talks about a draft, a revision, "the user" (or "the author" of the message) or the
+  instruction, or speaks as an AI;
 - `quotes_instruction`: the reply repeats a run of the instruction's words.
 
 Wording the user's own turns already use is never held against a reply ("I read the draft of your essay" answers a user
@@ -42,6 +43,8 @@ _META_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     # Speaking as the system, or of the user in the third person.
     r"\bas\s+an?\s+(?:ai|artificial\s+intelligence|language\s+model|assistant)\b",
     r"\bthe\s+user(?:'s|s)?\b",
+    # Reading the user's message as a text to analyse: "The author's desire to avoid her sister…".
+    r"\bthe\s+(?:author|writer|poster)(?:'s)?\b",
 ))
 _WORD = re.compile(r"[a-z0-9']+")
 

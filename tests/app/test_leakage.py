@@ -23,6 +23,9 @@ PACIFICATION = instruction_for("pacification", {}, None)
     "The user seems anxious about the results, so I should name the emotion.",
     "In the original draft I told you not to worry.",
     "Without meta-commentary: that sounds frightening.",
+    # The same small model with the guidance before the conversation (bench/results/repair.md): the message analysed as
+    # a text, its writer in the third person.
+    "This is a classic example of the tragic flaw in relationships. The author's desire to avoid her sister is clear.",
 ])
 def test_meta_text_is_caught(reply: str) -> None:
     leak = instruction_leak(reply, PACIFICATION, "I'm scared about my biopsy results on Friday.")
@@ -49,6 +52,12 @@ def test_the_users_own_wording_is_not_held_against_the_reply() -> None:
     assert instruction_leak(reply, PACIFICATION, "Can you look at my cover letter?") is not None
 
 
+def test_an_author_the_user_names_is_not_the_user_in_the_third_person() -> None:
+    user = "We're reading Beloved in class and I feel stupid. What did the author mean by the ghost?"
+    reply = "You're not stupid: the author leaves it open on purpose. What did the ghost feel like to you?"
+    assert instruction_leak(reply, PACIFICATION, user) is None
+
+
 def test_advice_about_the_users_own_message_is_not_meta_text() -> None:
     reply = "If you text her, your message should be short and kind: say you miss her and ask how she is."
     assert instruction_leak(reply, PACIFICATION, "My friend hasn't texted me back in a week.") is None
@@ -58,6 +67,7 @@ def test_advice_about_the_users_own_message_is_not_meta_text() -> None:
     "This is a new situation for you, and it makes sense that it feels unsettling.",
     "Here's a possible way to think about it: what would you want her to know?",
     "It's an open question whether he meant it that way. How did it land for you?",
+    "This is a classic example of how grief can arrive late: nothing about it is wrong.",
 ])
 def test_ordinary_phrasings_near_the_patterns_pass(reply: str) -> None:
     assert instruction_leak(reply, PACIFICATION) is None
