@@ -59,7 +59,7 @@ class Settings(BaseSettings):
                                   "Turn off for upstreams that cannot stream.")
     repair_placement: Placement = Field("leading_system", description="Where a repair call puts the corrective "
                                         "instruction (app/repair_prompt.py; compared by bench/repair_bench.py).")
-    rewrite_draft: RewriteDraft = Field("quoted", description="How a rewrite shows the draft: quoted in the instruction "
+    rewrite_draft: RewriteDraft = Field("assistant_turn", description="How a rewrite shows the draft: quoted in the instruction "
                                         "or as the assistant's previous turn (app/repair_prompt.py).")
     tenant_header: str = "x-heedful-tenant"
     trust_tenant_header: bool | None = Field(

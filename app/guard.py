@@ -119,7 +119,7 @@ class _Failure:
 
 class Guard:
     def __init__(self, scoring: ScoringService, upstream: Upstream, store: Store, metrics: Metrics,
-                 placement: Placement = "leading_system", rewrite_draft: RewriteDraft = "quoted") -> None:
+                 placement: Placement = "leading_system", rewrite_draft: RewriteDraft = "assistant_turn") -> None:
         self.scoring, self.upstream, self.store, self.metrics = scoring, upstream, store, metrics
         self.placement, self.rewrite_draft = placement, rewrite_draft
 

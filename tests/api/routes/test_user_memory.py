@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from app.scripted_upstream import ScriptedUpstream
-from tests.conftest import ProxyFactory, RedisServer, client_for
+from tests.conftest import SLOW_MACHINE_REDIS_TIMEOUT_S, ProxyFactory, RedisServer, client_for
 
 SECRET = "test-user-memory-secret"
 PLAN = ("Here's a plan: 1. Call your brother this weekend. 2. Tell him calmly how the comment made you feel. "
@@ -35,7 +35,7 @@ def memory_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def memory_proxy(make_proxy: ProxyFactory, redis_server: RedisServer, memory_redis: redis.Redis) -> Any:
-    return make_proxy(redis_url=redis_server.url, user_memory_secret=SECRET)
+    return make_proxy(redis_url=redis_server.url, redis_timeout_s=SLOW_MACHINE_REDIS_TIMEOUT_S, user_memory_secret=SECRET)
 
 
 def user_keys(client: redis.Redis) -> list[str]:
