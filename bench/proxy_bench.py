@@ -24,6 +24,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from app.local_server import free_port  # noqa: E402
+from bench.machine import probe_line  # noqa: E402
 
 GOOD_USER = "I have a presentation tomorrow and I'm stressed. What can I do tonight to prepare?"
 
@@ -184,7 +185,7 @@ def main() -> None:
         metrics = httpx.get(f"http://127.0.0.1:{on_port}/metrics").text
         rows += ["", f"Cold start to ready (process start to /readyz 200): {cold_start * 1000:.0f} ms. "
                      f"Guarded proxy RSS after the run: {rss:.0f} MiB (peak {peak:.0f} MiB).",
-                 f"Server-side guard time histogram: {server_side_summary(metrics)}."]
+                 f"Server-side guard time histogram: {server_side_summary(metrics)}.", probe_line()]
     finally:
         for process in (guarded, unguarded, upstream, slow_guarded, slow_upstream, paced_guarded, paced_upstream):
             process.terminate()

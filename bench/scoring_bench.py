@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.machine import probe_line  # noqa: E402
 from classifiers import ReplyReader, Scorer  # noqa: E402
 
 SENTENCE = "It sounds like the move took more out of you than you expected, and the quiet evenings are the hardest part. "
@@ -136,7 +137,7 @@ def main() -> None:
         f"{pct(after_last_all, 50):.1f} ms, p99 {pct(after_last_all, 99):.1f} ms.",
         f"RSS with the model loaded: {rss_loaded:.0f} MiB (peak during the run {rss_peak:.0f} MiB).",
         f"Cold start to first score: {inner * 1000:.0f} ms from import (process start included: {outer * 1000:.0f} ms).",
-        f"`heedful score` on 1,000 lines (2 threads, process start included): {batch:.1f} s.", ""])
+        f"`heedful score` on 1,000 lines (2 threads, process start included): {batch:.1f} s.", probe_line(), ""])
     args.out.write_text(text)
     print(text)
 
