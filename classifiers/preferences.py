@@ -18,6 +18,7 @@ commas, semicolons and "but". A cue matches within one clause, and then:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,71 +110,75 @@ _ADVICE_NOUN = (r"(?:(?:some|any|your|a few|more|practical|concrete|real|actual|
                 r"action items|an action plan|help figuring (?:this |it )?out)\b")
 _VENT = r"(?:vent|rant|get (?:this|it|some things|something|all this) off my chest|be heard|be listened to|let it out|let off steam|blow off steam|complain|talk it out)"
 
-CUES: tuple[Cue, ...] = (
-    # --- venting, not advice
-    _cue(rf"\bi {PRE}(?:want|need|would like|would love|have|got|just want|just need) (?:to )?(?:just |only |really )?{_VENT}\b", VENTING),
-    _cue(rf"\bi {PRE}(?:just|only|really) (?:wanted|needed) to (?:just )?{_VENT}\b", VENTING),
-    _cue(r"\bi (?:am|was) (?:just |only |really |kind of |literally )?(?:venting|ranting)\b(?! to\b)", VENTING),
-    _cue(r"^(?:(?:sorry|ok|okay|so|anyway|honestly|this is|warning|sorry for|mostly)\s+){0,3}(?:just )?(?:venting|ranting|a vent|a rant)\b(?! to\b)", VENTING),
-    _cue(r"^(?:\w+\s+)?(?:rant|vent|venting|ranting) (?:incoming|ahead|warning|time|alert|post|session)\b", VENTING),
-    _cue(rf"\b(?:let me|can i|could i|may i|mind if i|is it ok if i|is it okay if i|do you mind if i) (?:just |quickly |please )?{_VENT}\b(?! to (?!you\b))", VENTING),
-    _cue(rf"\bi {PRE}(?:want|need|would like|would love|could use) (?:you |someone |somebody )?(?:to )?(?:just )?(?:listen|to listen|an ear|a listening ear|someone to listen|someone to talk to|to be listened to)\b", VENTING),
-    _cue(rf"{IMP}just (?:listen|hear me out)(?: to me)?(?! to (?!me\b))(?:$| (?:for|without|please|and|to me|instead|ok|okay))", VENTING),
-    _cue(r"^(?:(?:please|can you|could you|would you|will you|i need you to|i want you to)\s+)+(?:just )?(?:listen|hear me out)\b(?! to (?!me\b))", VENTING),
-    _cue(r"^(?:please )?hear me out\b", VENTING),
-    _cue(rf"{IMP}(?:try to |just )?(?:fix|solve) (?:it|this|that|anything|everything|me|my problems?|my life)\b", None, VENTING),
-    _cue(r"^(?:please |just |and )?(?:no|without) (?:more )?(?:advice|solutions|fixing|fixes|suggestions|tips|lectures?|lecturing|to-?do lists?)\b(?! (?:helped|helps|works|worked|has|is|was|will)\b)", VENTING),
-    _cue(r"\b(?:spare me|skip|hold) the (?:advice|solutions|lecture|tips|fixes|suggestions|to-?do list)\b", VENTING),
-    _cue(r"\bi am not (?:really |just )?(?:here for|after) (?:advice|solutions|fixes|a fix|tips|suggestions|a lecture|a plan)\b", VENTING),
-    _cue(r"\bi am not trying to (?:fix|solve) (?:it|this|anything)\b", VENTING),
-    # --- advice, ideas (negated: no advice, which is venting)
-    _cue(rf"\bi {PRE}(?:want|need|would like|would love|would appreciate|could use|am looking for|looking for|am asking for|asking for|am open to|open to|am ready for|ready for|welcome|would welcome|prefer|would prefer) {_ADVICE_NOUN}", ADVICE, VENTING),
-    _cue(rf"{IMP}(?:give|offer|throw|send|suggest|tell|share|hit) (?:me |us )?{_ADVICE_NOUN}", ADVICE, VENTING),
-    _cue(rf"{IMP}(?:tell me|show me) (?:what (?:to do|i should do|i can do)|how to (?:fix|handle|deal with|solve) (?:it|this|that))\b", ADVICE, VENTING),
-    _cue(rf"{IMP}help me (?:figure out|work out|decide|plan|fix|solve|come up with|find a way|sort out) (?:what|how|it|this|a|which|the|my)\b", ADVICE),
-    _cue(rf"\bi {PRE}(?:want|need|would like) (?:to (?:figure|work) out|to know|you to help me (?:figure|work) out|help (?:figuring|working) out) (?:what to do|what i should do|how to (?:fix|handle|deal with|solve))\b", ADVICE),
-    _cue(rf"\bi {PRE}(?:want|need|would like) to (?:fix|solve) (?:this|it|the problem)\b", ADVICE),
-    _cue(r"^(?:so |ok |okay |then |any )?(?:got |have you got |do you have )?any (?:advice|ideas|suggestions|tips|pointers|recommendations)\b", ADVICE),
-    _cue(r"\b(?:advice|ideas|suggestions|tips|pointers|recommendations) (?:are |is |would be )?(?:welcome|appreciated|very welcome|much appreciated|would help)\b", ADVICE),
-    _cue(r"\bi am (?:ready|open) (?:for|to) (?:some |any |hearing |hear )?(?:advice|ideas|suggestions|solutions|options|tips|next steps)\b", ADVICE),
-    # --- directness (negated: gentleness)
-    _cue(rf"{IMP}be (?:(?:so|too|brutally|completely|totally|really|100%|fully|very|more|painfully|straight up|dead)\s+)?(?:blunt|direct|straight|frank|harsh|honest|straightforward|candid|brutal|real|upfront)(?: with me| about it| about this|$| please| here| and)", DIRECT, GENTLE),
-    _cue(rf"{IMP}(?:give it to me|tell me|say it|tell it) (?:straight|plainly|bluntly|directly|honestly|like it is|as it is|the (?:hard|honest|brutal|blunt) truth|straight up)\b", DIRECT),
-    _cue(rf"{IMP}(?:hold back|pull (?:any |your )?punches|spare my feelings|mince words|cushion it|soften it|soften the blow|tiptoe around)\b", None, DIRECT),
-    _cue(r"(?:^|\bplease |\bjust )(?:do not|never|stop|quit|no need to)(?: \w+){0,2} sugarcoat", DIRECT),
-    _cue(r"\b(?:no|without|zero|minus the|skip the|spare me the|cut the) (?:any |the )?(?:sugarcoat|fluff|pleasantries|niceties|cushioning|padding)", DIRECT),
-    _cue(rf"\bi {PRE}(?:hate|dislike|can not stand|am tired of|am sick of|do not like|do not want|do not need|would rather you did not|would rather you not)(?: \w+){{0,4}} (?:sugarcoat|fluff|being coddled|coddling|being babied|cushioning|being handled with kid gloves)", DIRECT),
-    _cue(rf"\bi {PRE}(?:want|need|would like|prefer|would prefer|like|appreciate|value|would appreciate|am asking for|asking for) (?:the |your |an? |some )?(?:brutal|honest|blunt|harsh|unfiltered|straight|direct|raw|brutally honest|hard|no-bs|no bs|unvarnished) (?:truth|feedback|opinion|answer|take|assessment|critique|answers|opinions|version)\b", DIRECT, GENTLE),
-    _cue(rf"\bi {PRE}(?:want|need|would like|prefer|would prefer|like|appreciate|value|would appreciate|respond better to|do better with) (?:some )?(?:honesty|directness|bluntness|straight talk|tough love|blunt answers|direct answers|people being blunt|people being direct|it blunt|it straight)\b", DIRECT, GENTLE),
-    _cue(r"^(?:please )?stop being (?:so |this )?(?:gentle|nice|soft|careful|diplomatic|polite|vague|wishy-washy)\b", DIRECT),
-    _cue(r"^(?:please )?stop being (?:so |this )?(?:blunt|harsh|mean|brutal|critical|cold)\b", GENTLE),
-    _cue(rf"\bi {PRE}can (?:take|handle) (?:it|criticism|the truth|harsh feedback|honest feedback|bad news|tough love|blunt feedback)\b", DIRECT, GENTLE),
-    _cue(rf"{IMP}(?:rip|tear) (?:it|this|my \w+) (?:apart|to shreds)\b", DIRECT),
-    _cue(r"^(?:tough love|brutal honesty|blunt(?:ly)?|straight talk|honesty)(?: please| only| is fine| is ok| please)$", DIRECT),
-    _cue(r"\bno need to be (?:nice|gentle|polite|diplomatic|soft|kind|careful)\b", DIRECT),
-    # --- gentleness (negated: directness)
-    _cue(rf"{IMP}(?:be|go) (?:(?:very|extra|a bit|a little|really|more)\s+)?(?:gentle|easy|soft|kind|nice|patient|gentler|softer|kinder|nicer)(?: on me| with me| to me| please| about it|$| here| and| today| right now)", GENTLE, DIRECT),
-    _cue(rf"\bi {PRE}(?:need|want|would like|would appreciate|could use) (?:some |a little |a bit of )?(?:gentleness|kindness|softness|patience|compassion|tenderness|a gentle (?:touch|approach)|you to be (?:gentle|kind|soft|nice|patient))\b", GENTLE),
-    _cue(r"\bi am (?:(?:really|very|so|pretty|a bit|a little|kind of|feeling|quite)\s+){0,2}(?:fragile|raw|delicate)\b", GENTLE),
-    _cue(rf"\bi {PRE}(?:can not|could not|am not able to) (?:handle|take|deal with|cope with) (?:(?:harsh|blunt|tough|brutal|any|negative|more|too much) )?(?:criticism|feedback|words|honesty|truth|love|judgement|judgment|bluntness)\b", GENTLE),
-    _cue(rf"{IMP}(?:be (?:too |so )?(?:harsh|hard on me|brutal|mean|critical|judgy|judgmental|judgemental)|judge me|lecture me|yell at me|scold me)\b", None, GENTLE),
-    _cue(r"^(?:gently|softly|kindly)(?: please)?$", GENTLE),
-    # --- questions rather than answers
-    _cue(rf"{IMP}(?:just )?ask me (?:some |more |a few |good |open |the right )?(?:questions|things|stuff)\b", QUESTIONS),
-    _cue(rf"\bi {PRE}(?:prefer|would prefer|would rather|like|like it|love it|want|need|would like|find it helpful|find it more helpful)(?: it)?(?: if| when)? (?:you )?(?:ask(?:ing)? (?:me )?(?:questions|things)|questions\b|(?:to )?(?:figure|work|think) (?:it|this|things) (?:out|through) (?:myself|on my own|for myself)|help (?:thinking|to think) (?:it |this |things )?through)", QUESTIONS),
-    _cue(rf"{IMP}help me (?:think|talk|reason) (?:it |this |things |that )?through\b", QUESTIONS),
-    _cue(r"\b(?:ask|asking) (?:me )?(?:questions|things)? ?(?:instead of|rather than) (?:telling|giving)\b", QUESTIONS),
-    _cue(r"\b(?:socratic|coach me|guide me with questions)\b", QUESTIONS),
-    # --- safe, has support: do not repeat hotline numbers
-    _cue(r"(?:^|\bplease |\bjust |\band )(?:do not|stop|quit|no need to|you do not (?:have|need) to|no more) (?:\w+ ){0,2}(?:give|giving|send|sending|post|posting|list|listing|mention|mentioning|repeat|repeating|suggest|suggesting|throw|throwing|paste|pasting|tell me to call|telling me to call|with the|the) (?:me )?(?:the |any |more |those |another |these |all the |that )?(?:suicide |crisis |mental health |emergency )?(?:hotline|helpline|crisis line|lifeline|988|samaritans|(?:suicide|crisis|emergency|hotline|helpline) (?:numbers?|lines?|resources)|resources)", HOTLINES),
-    _cue(r"^(?:please |and )?no more (?:hotline|helpline|crisis line|988|(?:suicide|crisis|hotline|helpline|emergency) (?:numbers?|lines?|resources))", HOTLINES),
-    _cue(r"\bi (?:do not|really do not|honestly do not) (?:need|want) (?:a |the |any |another |more |your )?(?:suicide |crisis )?(?:hotline|helpline|crisis line|lifeline|988|numbers?)\b", HOTLINES),
-    _cue(r"\bi (?:already )?(?:have|know|saved|have saved) (?:the |those |all the |a |your )?(?:suicide |crisis )?(?:hotline|helpline|crisis line|988)(?: numbers?)?\b", HOTLINES),
-    _cue(r"\bi (?:am|am really|am honestly|am totally|am completely|am perfectly|am actually|promise i am|swear i am|really am|am physically) (?:safe|not in danger|not suicidal|not at risk|not in crisis|not in any danger)\b(?! (?:driver|bet|choice|place|space|to say|enough|from))", HOTLINES),
-    _cue(r"\bi am not (?:going to|gonna|planning to|about to|trying to) (?:hurt|kill|harm) myself\b", HOTLINES),
-    _cue(r"\bi am not (?:going to|planning to|about to) do anything (?:stupid|drastic|dangerous|to myself)\b", HOTLINES),
-    _cue(r"\bi (?:already )?(?:have|see|am seeing|have been seeing|talk to|go to|am working with|have a session with|am in|am already in|have an appointment with) (?:a |my |an |the )?(?:therapist|counsellor|psychologist|psychiatrist|support worker|care team|therapy|counselling|treatment|crisis team|psych|support team|gp who)\b", HOTLINES),
-)
+@functools.cache
+def cues() -> tuple[Cue, ...]:
+    """The cues, compiled on first use: a process that never reads a user turn (the CLI, a proxy before its first
+    request with a user) does not pay for compiling them, about a tenth of the proxy's start-up."""
+    return (
+        # --- venting, not advice
+        _cue(rf"\bi {PRE}(?:want|need|would like|would love|have|got|just want|just need) (?:to )?(?:just |only |really )?{_VENT}\b", VENTING),
+        _cue(rf"\bi {PRE}(?:just|only|really) (?:wanted|needed) to (?:just )?{_VENT}\b", VENTING),
+        _cue(r"\bi (?:am|was) (?:just |only |really |kind of |literally )?(?:venting|ranting)\b(?! to\b)", VENTING),
+        _cue(r"^(?:(?:sorry|ok|okay|so|anyway|honestly|this is|warning|sorry for|mostly)\s+){0,3}(?:just )?(?:venting|ranting|a vent|a rant)\b(?! to\b)", VENTING),
+        _cue(r"^(?:\w+\s+)?(?:rant|vent|venting|ranting) (?:incoming|ahead|warning|time|alert|post|session)\b", VENTING),
+        _cue(rf"\b(?:let me|can i|could i|may i|mind if i|is it ok if i|is it okay if i|do you mind if i) (?:just |quickly |please )?{_VENT}\b(?! to (?!you\b))", VENTING),
+        _cue(rf"\bi {PRE}(?:want|need|would like|would love|could use) (?:you |someone |somebody )?(?:to )?(?:just )?(?:listen|to listen|an ear|a listening ear|someone to listen|someone to talk to|to be listened to)\b", VENTING),
+        _cue(rf"{IMP}just (?:listen|hear me out)(?: to me)?(?! to (?!me\b))(?:$| (?:for|without|please|and|to me|instead|ok|okay))", VENTING),
+        _cue(r"^(?:(?:please|can you|could you|would you|will you|i need you to|i want you to)\s+)+(?:just )?(?:listen|hear me out)\b(?! to (?!me\b))", VENTING),
+        _cue(r"^(?:please )?hear me out\b", VENTING),
+        _cue(rf"{IMP}(?:try to |just )?(?:fix|solve) (?:it|this|that|anything|everything|me|my problems?|my life)\b", None, VENTING),
+        _cue(r"^(?:please |just |and )?(?:no|without) (?:more )?(?:advice|solutions|fixing|fixes|suggestions|tips|lectures?|lecturing|to-?do lists?)\b(?! (?:helped|helps|works|worked|has|is|was|will)\b)", VENTING),
+        _cue(r"\b(?:spare me|skip|hold) the (?:advice|solutions|lecture|tips|fixes|suggestions|to-?do list)\b", VENTING),
+        _cue(r"\bi am not (?:really |just )?(?:here for|after) (?:advice|solutions|fixes|a fix|tips|suggestions|a lecture|a plan)\b", VENTING),
+        _cue(r"\bi am not trying to (?:fix|solve) (?:it|this|anything)\b", VENTING),
+        # --- advice, ideas (negated: no advice, which is venting)
+        _cue(rf"\bi {PRE}(?:want|need|would like|would love|would appreciate|could use|am looking for|looking for|am asking for|asking for|am open to|open to|am ready for|ready for|welcome|would welcome|prefer|would prefer) {_ADVICE_NOUN}", ADVICE, VENTING),
+        _cue(rf"{IMP}(?:give|offer|throw|send|suggest|tell|share|hit) (?:me |us )?{_ADVICE_NOUN}", ADVICE, VENTING),
+        _cue(rf"{IMP}(?:tell me|show me) (?:what (?:to do|i should do|i can do)|how to (?:fix|handle|deal with|solve) (?:it|this|that))\b", ADVICE, VENTING),
+        _cue(rf"{IMP}help me (?:figure out|work out|decide|plan|fix|solve|come up with|find a way|sort out) (?:what|how|it|this|a|which|the|my)\b", ADVICE),
+        _cue(rf"\bi {PRE}(?:want|need|would like) (?:to (?:figure|work) out|to know|you to help me (?:figure|work) out|help (?:figuring|working) out) (?:what to do|what i should do|how to (?:fix|handle|deal with|solve))\b", ADVICE),
+        _cue(rf"\bi {PRE}(?:want|need|would like) to (?:fix|solve) (?:this|it|the problem)\b", ADVICE),
+        _cue(r"^(?:so |ok |okay |then |any )?(?:got |have you got |do you have )?any (?:advice|ideas|suggestions|tips|pointers|recommendations)\b", ADVICE),
+        _cue(r"\b(?:advice|ideas|suggestions|tips|pointers|recommendations) (?:are |is |would be )?(?:welcome|appreciated|very welcome|much appreciated|would help)\b", ADVICE),
+        _cue(r"\bi am (?:ready|open) (?:for|to) (?:some |any |hearing |hear )?(?:advice|ideas|suggestions|solutions|options|tips|next steps)\b", ADVICE),
+        # --- directness (negated: gentleness)
+        _cue(rf"{IMP}be (?:(?:so|too|brutally|completely|totally|really|100%|fully|very|more|painfully|straight up|dead)\s+)?(?:blunt|direct|straight|frank|harsh|honest|straightforward|candid|brutal|real|upfront)(?: with me| about it| about this|$| please| here| and)", DIRECT, GENTLE),
+        _cue(rf"{IMP}(?:give it to me|tell me|say it|tell it) (?:straight|plainly|bluntly|directly|honestly|like it is|as it is|the (?:hard|honest|brutal|blunt) truth|straight up)\b", DIRECT),
+        _cue(rf"{IMP}(?:hold back|pull (?:any |your )?punches|spare my feelings|mince words|cushion it|soften it|soften the blow|tiptoe around)\b", None, DIRECT),
+        _cue(r"(?:^|\bplease |\bjust )(?:do not|never|stop|quit|no need to)(?: \w+){0,2} sugarcoat", DIRECT),
+        _cue(r"\b(?:no|without|zero|minus the|skip the|spare me the|cut the) (?:any |the )?(?:sugarcoat|fluff|pleasantries|niceties|cushioning|padding)", DIRECT),
+        _cue(rf"\bi {PRE}(?:hate|dislike|can not stand|am tired of|am sick of|do not like|do not want|do not need|would rather you did not|would rather you not)(?: \w+){{0,4}} (?:sugarcoat|fluff|being coddled|coddling|being babied|cushioning|being handled with kid gloves)", DIRECT),
+        _cue(rf"\bi {PRE}(?:want|need|would like|prefer|would prefer|like|appreciate|value|would appreciate|am asking for|asking for) (?:the |your |an? |some )?(?:brutal|honest|blunt|harsh|unfiltered|straight|direct|raw|brutally honest|hard|no-bs|no bs|unvarnished) (?:truth|feedback|opinion|answer|take|assessment|critique|answers|opinions|version)\b", DIRECT, GENTLE),
+        _cue(rf"\bi {PRE}(?:want|need|would like|prefer|would prefer|like|appreciate|value|would appreciate|respond better to|do better with) (?:some )?(?:honesty|directness|bluntness|straight talk|tough love|blunt answers|direct answers|people being blunt|people being direct|it blunt|it straight)\b", DIRECT, GENTLE),
+        _cue(r"^(?:please )?stop being (?:so |this )?(?:gentle|nice|soft|careful|diplomatic|polite|vague|wishy-washy)\b", DIRECT),
+        _cue(r"^(?:please )?stop being (?:so |this )?(?:blunt|harsh|mean|brutal|critical|cold)\b", GENTLE),
+        _cue(rf"\bi {PRE}can (?:take|handle) (?:it|criticism|the truth|harsh feedback|honest feedback|bad news|tough love|blunt feedback)\b", DIRECT, GENTLE),
+        _cue(rf"{IMP}(?:rip|tear) (?:it|this|my \w+) (?:apart|to shreds)\b", DIRECT),
+        _cue(r"^(?:tough love|brutal honesty|blunt(?:ly)?|straight talk|honesty)(?: please| only| is fine| is ok| please)$", DIRECT),
+        _cue(r"\bno need to be (?:nice|gentle|polite|diplomatic|soft|kind|careful)\b", DIRECT),
+        # --- gentleness (negated: directness)
+        _cue(rf"{IMP}(?:be|go) (?:(?:very|extra|a bit|a little|really|more)\s+)?(?:gentle|easy|soft|kind|nice|patient|gentler|softer|kinder|nicer)(?: on me| with me| to me| please| about it|$| here| and| today| right now)", GENTLE, DIRECT),
+        _cue(rf"\bi {PRE}(?:need|want|would like|would appreciate|could use) (?:some |a little |a bit of )?(?:gentleness|kindness|softness|patience|compassion|tenderness|a gentle (?:touch|approach)|you to be (?:gentle|kind|soft|nice|patient))\b", GENTLE),
+        _cue(r"\bi am (?:(?:really|very|so|pretty|a bit|a little|kind of|feeling|quite)\s+){0,2}(?:fragile|raw|delicate)\b", GENTLE),
+        _cue(rf"\bi {PRE}(?:can not|could not|am not able to) (?:handle|take|deal with|cope with) (?:(?:harsh|blunt|tough|brutal|any|negative|more|too much) )?(?:criticism|feedback|words|honesty|truth|love|judgement|judgment|bluntness)\b", GENTLE),
+        _cue(rf"{IMP}(?:be (?:too |so )?(?:harsh|hard on me|brutal|mean|critical|judgy|judgmental|judgemental)|judge me|lecture me|yell at me|scold me)\b", None, GENTLE),
+        _cue(r"^(?:gently|softly|kindly)(?: please)?$", GENTLE),
+        # --- questions rather than answers
+        _cue(rf"{IMP}(?:just )?ask me (?:some |more |a few |good |open |the right )?(?:questions|things|stuff)\b", QUESTIONS),
+        _cue(rf"\bi {PRE}(?:prefer|would prefer|would rather|like|like it|love it|want|need|would like|find it helpful|find it more helpful)(?: it)?(?: if| when)? (?:you )?(?:ask(?:ing)? (?:me )?(?:questions|things)|questions\b|(?:to )?(?:figure|work|think) (?:it|this|things) (?:out|through) (?:myself|on my own|for myself)|help (?:thinking|to think) (?:it |this |things )?through)", QUESTIONS),
+        _cue(rf"{IMP}help me (?:think|talk|reason) (?:it |this |things |that )?through\b", QUESTIONS),
+        _cue(r"\b(?:ask|asking) (?:me )?(?:questions|things)? ?(?:instead of|rather than) (?:telling|giving)\b", QUESTIONS),
+        _cue(r"\b(?:socratic|coach me|guide me with questions)\b", QUESTIONS),
+        # --- safe, has support: do not repeat hotline numbers
+        _cue(r"(?:^|\bplease |\bjust |\band )(?:do not|stop|quit|no need to|you do not (?:have|need) to|no more) (?:\w+ ){0,2}(?:give|giving|send|sending|post|posting|list|listing|mention|mentioning|repeat|repeating|suggest|suggesting|throw|throwing|paste|pasting|tell me to call|telling me to call|with the|the) (?:me )?(?:the |any |more |those |another |these |all the |that )?(?:suicide |crisis |mental health |emergency )?(?:hotline|helpline|crisis line|lifeline|988|samaritans|(?:suicide|crisis|emergency|hotline|helpline) (?:numbers?|lines?|resources)|resources)", HOTLINES),
+        _cue(r"^(?:please |and )?no more (?:hotline|helpline|crisis line|988|(?:suicide|crisis|hotline|helpline|emergency) (?:numbers?|lines?|resources))", HOTLINES),
+        _cue(r"\bi (?:do not|really do not|honestly do not) (?:need|want) (?:a |the |any |another |more |your )?(?:suicide |crisis )?(?:hotline|helpline|crisis line|lifeline|988|numbers?)\b", HOTLINES),
+        _cue(r"\bi (?:already )?(?:have|know|saved|have saved) (?:the |those |all the |a |your )?(?:suicide |crisis )?(?:hotline|helpline|crisis line|988)(?: numbers?)?\b", HOTLINES),
+        _cue(r"\bi (?:am|am really|am honestly|am totally|am completely|am perfectly|am actually|promise i am|swear i am|really am|am physically) (?:safe|not in danger|not suicidal|not at risk|not in crisis|not in any danger)\b(?! (?:driver|bet|choice|place|space|to say|enough|from))", HOTLINES),
+        _cue(r"\bi am not (?:going to|gonna|planning to|about to|trying to) (?:hurt|kill|harm) myself\b", HOTLINES),
+        _cue(r"\bi am not (?:going to|planning to|about to) do anything (?:stupid|drastic|dangerous|to myself)\b", HOTLINES),
+        _cue(r"\bi (?:already )?(?:have|see|am seeing|have been seeing|talk to|go to|am working with|have a session with|am in|am already in|have an appointment with) (?:a |my |an |the )?(?:therapist|counsellor|psychologist|psychiatrist|support worker|care team|therapy|counselling|treatment|crisis team|psych|support team|gp who)\b", HOTLINES),
+    )
 
 # Roles and the field they belong to; the longest names come first so "physical therapist" is health care.
 _FIELDS = {
@@ -247,7 +252,7 @@ def detect(text: str) -> list[Statement]:
     found: list[Statement] = []
     crisis = crisis_phrase(text) is not None
     for clause in clauses(text):
-        for cue in CUES:
+        for cue in cues():
             for match in cue.pattern.finditer(clause):
                 stated = _statement(cue, match, clause)
                 if stated is None or (stated == HOTLINES and crisis):
