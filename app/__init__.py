@@ -3,7 +3,9 @@
 import sys
 import types
 
-# httpx's package __init__ imports its command-line client (rich, pygments: about a tenth of the proxy's start-up) unless
-# that import fails, in which case it defines a stub. Nothing here uses the httpx command, so it is left out on purpose.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
+# Two dependencies import an interactive command-line tool from their package __init__ that the proxy never uses:
+# httpx its client (rich, pygments; it defines a stub when the import fails) and cel its shell (typer, prompt_toolkit).
+# Together about a third of the proxy's start-up; an empty module stands in for each before the package first loads.
+for _unused_cli in ("httpx._main", "cel.cli"):
+    if _unused_cli.partition(".")[0] not in sys.modules:
+        sys.modules.setdefault(_unused_cli, types.ModuleType(_unused_cli))

@@ -69,23 +69,13 @@ class Relevance:
     absent when the encoder has not been exported (`python -m classifiers.training.export_encoder`, needs torch)."""
 
     def __init__(self, folder: Path = BASE_ENCODER) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
+        from classifiers.encoder import Encoder
 
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.enable_truncation(256)
-        self._tokenizer.no_padding()
-        self._session = ort.InferenceSession(str(folder / "encoder.onnx"), providers=["CPUExecutionProvider"])
-
-    def _embed(self, text: str) -> Any:
-        import numpy as np
-
-        ids = np.array([self._tokenizer.encode(text).ids], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-        return self._session.run(None, feed)[0][0]
+        self._encoder = Encoder(folder)
 
     def __call__(self, a: str, b: str) -> float:
-        return round(float(self._embed(a) @ self._embed(b)), 4)
+        first, second = self._encoder.embed(self._encoder.text_rows([a, b], 256))
+        return round(float(first @ second), 4)
 
 
 RELEVANCE = Relevance() if (BASE_ENCODER / "encoder.onnx").is_file() else None

@@ -117,9 +117,13 @@ class Encoder:
         return rows
 
     def previous_ids(self, views: Sequence[ConversationView]) -> list[tuple[list[int], list[int]]]:
+        return self.text_rows([v.previous_assistant for v in views], PREVIOUS_TOKENS)
+
+    def text_rows(self, texts: Sequence[str], max_tokens: int) -> list[tuple[list[int], list[int]]]:
+        """[CLS] text [SEP] for each text, its head kept under `max_tokens` (the frozen sentence encoder's plain input)."""
         rows = []
-        for ids in self._ids([v.previous_assistant for v in views]):
-            ids = ids[: PREVIOUS_TOKENS - 2]
+        for ids in self._ids(texts):
+            ids = ids[: max_tokens - 2]
             rows.append(([self._cls, *ids, self._sep], [0] * (len(ids) + 2)))
         return rows
 

@@ -145,6 +145,16 @@ def proxy(make_proxy: ProxyFactory) -> LocalServer:
 _OPEN_CLIENTS: list[openai.OpenAI] = []
 
 
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+    """Poll `condition` until it holds or `timeout_s` passes; its last answer (for what a background task does)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
 def client_for(server: LocalServer, api_key: str = "sk-test-client-key") -> openai.OpenAI:
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=api_key, max_retries=0, timeout=30)
     _OPEN_CLIENTS.append(client)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -137,15 +137,19 @@ def create_console(runtime: ConsoleRuntime) -> FastAPI:
         request.session.clear()
         return RedirectResponse(str(request.url_for("login_form").path), status_code=303)
 
-    @app.get("/", name="decisions")
-    async def decisions(request: Request) -> Response:
+    async def filtered_page(request: Request, template: str, build: Callable[[ConsoleRuntime, Filters], Any]) -> Response:
+        """A page of decisions under the query's filters; a filter that does not parse is a 400 with the page's form."""
         who = need(request)
         filters = Filters.from_query(dict(request.query_params))
         try:
-            view = await run_in_threadpool(pages.decisions_view, runtime, filters)
+            view = await run_in_threadpool(build, runtime, filters)
         except ValueError as exc:
-            return page(request, "decisions.html", who, 400, error=str(exc), filters=filters, view=None)
-        return page(request, "decisions.html", who, filters=filters, view=view, error=None)
+            return page(request, template, who, 400, error=str(exc), filters=filters, view=None)
+        return page(request, template, who, filters=filters, view=view, error=None)
+
+    @app.get("/", name="decisions")
+    async def decisions(request: Request) -> Response:
+        return await filtered_page(request, "decisions.html", pages.decisions_view)
 
     @app.get("/decisions/{decision_id}", name="decision")
     async def decision(request: Request, decision_id: int) -> Response:
@@ -192,13 +196,7 @@ def create_console(runtime: ConsoleRuntime) -> FastAPI:
 
     @app.get("/charts", name="charts")
     async def charts(request: Request) -> Response:
-        who = need(request)
-        filters = Filters.from_query(dict(request.query_params))
-        try:
-            view = await run_in_threadpool(pages.charts_view, runtime, filters)
-        except ValueError as exc:
-            return page(request, "charts.html", who, 400, view=None, filters=filters, error=str(exc))
-        return page(request, "charts.html", who, view=view, filters=filters, error=None)
+        return await filtered_page(request, "charts.html", pages.charts_view)
 
     # The JSON API: the same data for scripts, with a bearer token.
     @app.get("/api/decisions", name="api_decisions")

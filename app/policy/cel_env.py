@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass
 from typing import Any
 
-# The `cel` package's __init__ also imports its interactive shell (typer, prompt_toolkit: about a fifth of the proxy's
-# start-up). Nothing here uses the shell, so an empty module stands in for it before the package loads.
-sys.modules.setdefault("cel.cli", types.ModuleType("cel.cli"))
-import cel as cel  # noqa: E402  (re-exported: importing cel through here keeps the shell out)
+import cel
 
 from classifiers.labels import BY_NAME, CONTEXT_SIGNALS, FLAGS, REPLY_SCORES, USER_SIGNALS
 

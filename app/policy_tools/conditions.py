@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from app.policy.cel_env import CONTEXT_FIELDS, OWNERS, REPLY_FIELDS, USER_FIELDS, cel
+import cel
+
+from app.policy.cel_env import CONTEXT_FIELDS, OWNERS, REPLY_FIELDS, USER_FIELDS
 
 SCORE_VARIABLES = (tuple(f"reply.{f}" for f in REPLY_FIELDS) + tuple(f"context.{f}" for f in CONTEXT_FIELDS)
                    + tuple(f"user.{f}" for f in USER_FIELDS))

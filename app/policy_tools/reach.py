@@ -103,7 +103,8 @@ def _focused(domains: dict[str, list[Any]], sources: list[str], fires: list[bool
     thousands of random ones. A rule's block stops once it has fired."""
     names = list(domains)
     for j, source in enumerate(sources):
-        own = [n for n in names if n in references(source)]
+        read = references(source)
+        own = [n for n in names if n in read]
         size = 1
         for n in own:
             size *= len(domains[n])

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
 
-from app.scripted_upstream import SCENARIOS
-from tests.conftest import client_for
+from tests.app.pacifying_turn import PACIFYING, ask, last_audit
 
-PACIFYING = next(s for s in SCENARIOS if s.name == "pacification")
 
 POLICY = """apiVersion: heedful/v1
 kind: Policy
@@ -30,15 +27,6 @@ spec:
 def proxy_with(make_proxy, policy_dir: Path, action: str, extra: str = "", exhausted: str = "best"):  # type: ignore[no-untyped-def]
     (policy_dir / "default.yaml").write_text(POLICY.format(action=action, extra=extra, exhausted=exhausted))
     return make_proxy()
-
-
-def ask(proxy):  # type: ignore[no-untyped-def]
-    return client_for(proxy).chat.completions.with_raw_response.create(
-        model="m", messages=[{"role": "user", "content": PACIFYING.user}])
-
-
-def last_audit(proxy) -> dict:  # type: ignore[no-untyped-def]
-    return asyncio.run(proxy._server.config.app.state.services.store.recent_audit(1))[0]
 
 
 def test_append_adds_text_after_the_draft(make_proxy, policy_dir, scripted) -> None:

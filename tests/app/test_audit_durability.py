@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import redis
 
 from app.scripted_upstream import SCENARIOS
 from app.store import AUDIT_STREAM
-from tests.conftest import REPO, RedisServer, client_for
+from tests.conftest import REPO, RedisServer, client_for, wait_for
 
 GOOD = next(s for s in SCENARIOS if s.name == "good")
 
@@ -94,15 +94,6 @@ def stream_request_ids(url: str) -> list[str]:
 def readiness(proxy: Proxy) -> tuple[int, dict[str, Any]]:
     response = httpx.get(f"{proxy.url}/readyz", timeout=10)
     return response.status_code, response.json()
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 10) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
 
 
 def metric(proxy: Proxy, sample: str) -> float:

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import POLICIES
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.conftest import POLICIES, wait_for
 
 
 def version(proxy) -> str:  # type: ignore[no-untyped-def]

@@ -3,15 +3,13 @@ than the draft on the repaired label, is rejected; the policy's on_exhausted dec
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
 
-from app.scripted_upstream import SCENARIOS
+from tests.app.pacifying_turn import PACIFYING, ask, last_audit
 from tests.conftest import client_for
 
-PACIFYING = next(s for s in SCENARIOS if s.name == "pacification")
 LEAKED = ("Here is a revised reply that names the emotion: waiting on results like that is frightening. What worries "
           "you most about Friday?")
 MORE_PACIFYING = "Don't worry at all, I'm sure everything will be absolutely fine! Stay positive!"
@@ -35,15 +33,6 @@ def proxy_with(make_proxy, policy_dir: Path, *, when: str = "reply.pacification 
                exhausted: str = "best", attempts: int = 1):
     (policy_dir / "default.yaml").write_text(POLICY.format(when=when, action=action, exhausted=exhausted, attempts=attempts))
     return make_proxy()
-
-
-def ask(proxy):  # type: ignore[no-untyped-def]
-    return client_for(proxy).chat.completions.with_raw_response.create(
-        model="m", messages=[{"role": "user", "content": PACIFYING.user}])
-
-
-def last_audit(proxy) -> dict:  # type: ignore[no-untyped-def]
-    return asyncio.run(proxy._server.config.app.state.services.store.recent_audit(1))[0]
 
 
 def test_a_repair_that_talks_about_the_revision_never_reaches_the_user(make_proxy, policy_dir, scripted) -> None:

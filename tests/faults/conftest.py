@@ -5,8 +5,7 @@ deadline, end the upstream work)."""
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from app.config import Settings
 from app.fault_upstream import Connection, FaultUpstream
 from app.local_server import LocalServer
 from app.main import create_app
-from tests.conftest import POLICIES
+from tests.conftest import POLICIES, wait_for
 
 DEADLINE_S = 1.5
 CAP_BYTES = 256 * 1024
@@ -48,15 +47,6 @@ def patient_proxy(faulty: FaultUpstream, tmp_path_factory: pytest.TempPathFactor
     server = _proxy(faulty, tmp_path_factory.mktemp("policies"), upstream_timeout_s=60.0)
     yield server
     server.__exit__(None, None, None)
-
-
-def wait_for(condition: Callable[[], bool], within_s: float) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def last_connection(upstream: FaultUpstream, fault: str, count_before: int) -> Connection:

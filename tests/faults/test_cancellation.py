@@ -10,7 +10,8 @@ import pytest
 
 from app.fault_upstream import FaultUpstream
 from app.local_server import LocalServer
-from tests.faults.conftest import last_connection, wait_for
+from tests.conftest import wait_for
+from tests.faults.conftest import last_connection
 from tests.faults.test_upstream_faults import USER, audit_of, in_flight
 
 

@@ -17,8 +17,8 @@ import pytest
 from app.fault_upstream import RATE_LIMITS, FaultUpstream
 from app.local_server import LocalServer
 from app.scripted_upstream import SCENARIOS
-from tests.conftest import client_for
-from tests.faults.conftest import CAP_BYTES, DEADLINE_S, HUGE_BYTES, last_connection, wait_for
+from tests.conftest import client_for, wait_for
+from tests.faults.conftest import CAP_BYTES, DEADLINE_S, HUGE_BYTES, last_connection
 
 USER = [{"role": "user", "content": "hello there"}]
 ALLOWED_S = DEADLINE_S + 1.0

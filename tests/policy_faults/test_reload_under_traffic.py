@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import client_for
+from tests.conftest import client_for, wait_for
 from tests.policy_faults.faults import FAULTS
 
 # A small valid policy for the good edits: the shipped one takes seconds to check on a busy machine, times eleven.
@@ -31,15 +30,6 @@ spec:
 
 def _good(version: str) -> str:
     return GOOD.format(version=version)
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _failures(url: str) -> float:
@@ -88,7 +78,7 @@ def test_broken_and_good_edits_during_traffic(make_proxy, policy_dir: Path, capl
             good_version = str(10 + index)
             fault.apply(path)
             failures_before = _failures(proxy.url)
-            assert _wait_for(lambda: _failures(proxy.url) > failures_before or
+            assert wait_for(lambda: _failures(proxy.url) > failures_before or
                              str(path) in (ready()["last_policy_error"] or "")), fault.name
             error = ready()["last_policy_error"] or ""
             assert str(path) in error and fault.message in error, (fault.name, error)
@@ -99,10 +89,10 @@ def test_broken_and_good_edits_during_traffic(make_proxy, policy_dir: Path, capl
             elif path.exists() or path.is_symlink():
                 path.unlink()
             path.write_text(_good(good_version))
-            assert _wait_for(lambda: ready()["policies"]["default"] == good_version), fault.name
+            assert wait_for(lambda: ready()["policies"]["default"] == good_version), fault.name
             assert ready()["last_policy_error"] is None
         answered = len(traffic.answers)
-        assert _wait_for(lambda: len(traffic.answers) > answered + 2)
+        assert wait_for(lambda: len(traffic.answers) > answered + 2)
     assert traffic.errors == []
     assert traffic.answers and all(status == 200 for status, _ in traffic.answers)
     assert {version for _, version in traffic.answers} <= {"2", *(str(10 + i) for i in range(len(FAULTS)))}
@@ -125,8 +115,8 @@ def test_a_watcher_fault_nobody_foresaw_is_reported_and_the_watcher_lives_on(mak
 
     monkeypatch.setattr(watcher, "load_policy_set", exploding)
     path.write_text(_good("5"))
-    assert _wait_for(lambda: "MemoryError" in (httpx.get(f"{proxy.url}/readyz").json()["last_policy_error"] or ""))
+    assert wait_for(lambda: "MemoryError" in (httpx.get(f"{proxy.url}/readyz").json()["last_policy_error"] or ""))
     assert _failures(proxy.url) >= 1
     monkeypatch.setattr(watcher, "load_policy_set", real)
     path.write_text(_good("6"))
-    assert _wait_for(lambda: httpx.get(f"{proxy.url}/readyz").json()["policies"]["default"] == "6")
+    assert wait_for(lambda: httpx.get(f"{proxy.url}/readyz").json()["policies"]["default"] == "6")
