@@ -8,11 +8,15 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import ProxyFactory
 from tests.console.helpers import CONVERSATIONS, console_proxy, send_conversations, set_audit, wait_for
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "artefacts" / "console"
 
@@ -32,6 +36,11 @@ def browser() -> Iterator[object]:
         launched = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
         yield launched
         launched.close()
+
+
+def keys_ready(page: Page) -> None:
+    """Wait until console.js listens for keys: a key pressed while the page still loads is dropped."""
+    page.wait_for_selector("html[data-keys=ready]", state="attached")
 
 
 def test_review_flow_in_chromium(browser: object, make_proxy: ProxyFactory, policy_dir: Path,
@@ -62,6 +71,7 @@ def test_review_flow_in_chromium(browser: object, make_proxy: ProxyFactory, poli
     page.select_option("#filter-rule", "repair-pacification")
     page.click("#apply-filters")
     expect(page.locator("#total")).to_have_text("1")
+    keys_ready(page)
     page.keyboard.press("j")
     page.keyboard.press("Enter")  # open the decision from the keyboard
     expect(page.locator("#rule")).to_have_text("repair-pacification")
@@ -71,6 +81,7 @@ def test_review_flow_in_chromium(browser: object, make_proxy: ProxyFactory, poli
     page.screenshot(path=str(ARTEFACTS / "decision.png"), full_page=True)
 
     # Keyboard review: first label row (pacification), false flag; then a note; save.
+    keys_ready(page)
     page.keyboard.press("j")
     page.keyboard.press("f")
     expect(page.get_by_label("pacification false flag")).to_be_checked()
