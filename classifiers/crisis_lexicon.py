@@ -8,6 +8,9 @@ killing me" does not fire.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from classifiers.crisis_signs import warning_sign
 
 # "I want to die" said as a joke or a figure of speech, marked as one in the same message ("so tired i want to die lol.
 # not literally", "going to die of embarrassment", a skull emoji): the learned signal still reads it; the lexicon does not
@@ -79,3 +82,10 @@ def crisis_phrase(text: str) -> str | None:
         if not _NEGATED.search(text[max(0, match.start() - 60) : match.start()]):
             return match.group(0)
     return None
+
+
+def crisis_evidence(user_turns: Sequence[str]) -> str | None:
+    """What floors the crisis signal: an explicit phrase in one of the user's recent turns (newest first), else a warning
+    sign read across them (classifiers/crisis_signs.py)."""
+    phrase = next((p for t in reversed(user_turns) if (p := crisis_phrase(t))), None)
+    return phrase if phrase is not None else warning_sign(user_turns)

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from classifiers.artifacts import DEFAULT_MODEL_DIR, MULTITASK_MODEL, REPLY_HEAD, ModelInfo, load_model_info
-from classifiers.crisis_lexicon import crisis_phrase
+from classifiers.crisis_lexicon import crisis_evidence
 from classifiers.encoder import Encoder, WindowCache
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
 from classifiers.inputs import ConversationView, view_of
@@ -31,7 +31,7 @@ class PreparedContext:
     context_embedding: np.ndarray
     previous_embedding: np.ndarray
     signals: dict[str, float]
-    crisis_phrase: str | None = None
+    crisis_phrase: str | None = None  # an explicit phrase or a warning sign (crisis_evidence)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Scores:
     reply: dict[str, float]
     context: dict[str, float]
     flags: list[str] = field(default_factory=list)
-    crisis_phrase: str | None = None
+    crisis_phrase: str | None = None  # an explicit phrase or a warning sign (crisis_evidence)
 
 
 class Scorer:
@@ -110,7 +110,7 @@ class Scorer:
         prepared = []
         for i, view in enumerate(views):
             signals = {name: float(probs[i, j]) for j, name in enumerate(CONTEXT_LABELS)}
-            phrase = next((p for t in reversed(view.user_turns[-_LEXICON_TURNS:]) if (p := crisis_phrase(t))), None)
+            phrase = crisis_evidence(view.user_turns[-_LEXICON_TURNS:])
             if phrase is not None:
                 signals["crisis"] = max(signals["crisis"], self.info.crisis_lexicon_floor)
             prepared.append(PreparedContext(view, context[i], previous[i], signals, phrase))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from classifiers.artifacts import DEFAULT_MODEL_DIR, FROZEN_FILES, MULTITASK_MODEL, REPLY_HEAD
-from classifiers.crisis_lexicon import crisis_phrase
+from classifiers.crisis_lexicon import crisis_evidence
 from classifiers.inputs import view_of
 from classifiers.encoder import Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
@@ -189,7 +189,7 @@ def _write_calibration_and_thresholds(model_dir: Path, dev_set: list[Example], r
             probs[name] = thresholds.sigmoid(scale * logit_block[:, j] + shift)
     truth = {n: y_dev[:, j] for j, n in enumerate(REPLY_LABELS)} | {n: y_ctx_dev[:, j] for j, n in enumerate(CONTEXT_LABELS)}
     # The lexicon floor applies at run time, so the crisis thresholds are chosen on the same combined signal.
-    lexicon_hits = np.array([any(crisis_phrase(t) for t in view_of(e.messages).user_turns[-3:]) for e in dev_set])
+    lexicon_hits = np.array([crisis_evidence(view_of(e.messages).user_turns[-3:]) is not None for e in dev_set])
     probs["crisis"] = np.where(lexicon_hits, np.maximum(probs["crisis"], 0.97), probs["crisis"])
     probs["sycophancy"] = np.maximum(probs["sycophancy_epistemic"], probs["sycophancy_social"])
     truth["sycophancy"] = np.maximum(truth["sycophancy_epistemic"], truth["sycophancy_social"])

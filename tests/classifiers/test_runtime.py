@@ -13,11 +13,6 @@ from classifiers.crisis_lexicon import crisis_phrase
 from classifiers.inputs import ConversationError
 
 
-@pytest.fixture(scope="module")
-def scorer() -> Scorer:
-    return Scorer()
-
-
 def user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
@@ -152,7 +147,7 @@ def test_crisis_lexicon_reads_passive_wishes_methods_self_harm_goodbyes_and_dang
 
 def test_public_api_is_exactly_all() -> None:
     exported = {name for name in dir(classifiers) if not name.startswith("_")}
-    modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "batch", "keyword_baseline", "training",
+    modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "crisis_signs", "batch", "keyword_baseline", "training",
                "labels", "reading", "preferences", "preferences_eval"}
     assert exported - modules == set(classifiers.__all__)
 

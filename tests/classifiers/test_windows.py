@@ -10,11 +10,6 @@ from classifiers.encoder import MAX_REPLY_WINDOWS
 from classifiers.inputs import REPLY_PASS_TOKENS, view_of
 
 
-@pytest.fixture(scope="module")
-def scorer() -> Scorer:
-    return Scorer()
-
-
 GRIEF = [{"role": "user", "content": "my dog died this morning. i keep looking at her bed and i can't stop crying"}]
 REFLECTION = ("I'm so sorry. Fourteen years is most of a life together, and her bed is where the absence is loudest right "
               "now. It makes sense that your eyes keep going there; some part of you is still expecting her. ")

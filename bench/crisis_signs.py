@@ -1,0 +1,80 @@
+"""How often the crisis floor fires, explicit phrases and warning signs apart, on crisis and non-crisis user turns.
+
+The floor (classifiers/crisis_lexicon.crisis_evidence) puts resources on a reply at once, so its false alarms on
+grieving, angry or worried people matter as much as its recall. Pools, each a conversation's last three user turns:
+- the project's labelled data (train, dev and test splits), crisis and non-crisis, and the distressed non-crisis among
+  them (near-misses);
+- the public evaluation corpora's user turns in ../shared/data (no crisis labels: every hit is listed, to be read);
+- the real-register holdout (classifiers/data/holdout), which no pattern was written from: its figures are the claim.
+
+    .venv/bin/python bench/crisis_signs.py [--data-root ../shared/data] [--show 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from classifiers.crisis_lexicon import crisis_phrase
+from classifiers.crisis_signs import warning_sign
+from classifiers.training.dataset import DATA_DIR, load_file
+from classifiers.training.public_sets import DEFAULT_DATA_ROOT, load_public_sets
+
+Turns = list[str]
+
+
+def _recent_user_turns(messages: Sequence[dict]) -> Turns:
+    return [m["content"] for m in messages if m["role"] == "user" and isinstance(m["content"], str)][-3:]
+
+
+def _own(files: Sequence[Path]) -> tuple[list[Turns], list[Turns], list[Turns]]:
+    crisis, other, near_miss = [], [], []
+    for path in files:
+        for example in load_file(path):
+            turns = _recent_user_turns(example.messages)
+            if example.labels["crisis"]:
+                crisis.append(turns)
+            else:
+                other.append(turns)
+                if example.labels["distress"]:
+                    near_miss.append(turns)
+    return crisis, other, near_miss
+
+
+def _row(name: str, pool: list[Turns]) -> tuple[str, list[tuple[str, Turns]]]:
+    phrase = [t for t in pool if any(crisis_phrase(turn) for turn in t)]
+    sign_only = [(s, t) for t in pool if not any(crisis_phrase(turn) for turn in t) and (s := warning_sign(t))]
+    union = len(phrase) + len(sign_only)
+    rate = f"{union / len(pool):.1%}" if pool else "-"
+    return f"| {name} | {len(pool)} | {len(phrase)} | {len(sign_only)} | {union} ({rate}) |", sign_only
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--show", type=int, default=20, help="sign-only hits to list for non-crisis and public pools")
+    args = parser.parse_args()
+
+    own_files = [*sorted((DATA_DIR / "train").glob("*.jsonl")), DATA_DIR / "dev" / "written.jsonl", DATA_DIR / "test" / "test.jsonl"]
+    crisis, other, near_miss = _own(own_files)
+    held_crisis, held_other, held_near_miss = _own([DATA_DIR / "holdout" / "holdout.jsonl"])
+    public = list({tuple(_recent_user_turns(i.messages)): None for s in load_public_sets(args.data_root) for i in s.items})
+
+    print("| pool | n | explicit phrase | warning sign only | floored |\n|---|---|---|---|---|")
+    listed = []
+    for name, pool in (("own data, crisis", crisis), ("own data, not crisis", other), ("own data, near-misses", near_miss),
+                       ("public corpora, user turns (unlabelled)", [list(t) for t in public]),
+                       ("holdout, crisis", held_crisis), ("holdout, not crisis", held_other),
+                       ("holdout, near-misses", held_near_miss)):
+        line, sign_only = _row(name, pool)
+        print(line)
+        if not name.endswith(", crisis"):
+            listed += [(name, s, t) for s, t in sign_only[: args.show]]
+    print("\nWarning-sign-only hits outside the crisis pools (read each):")
+    for name, sign, turns in listed:
+        print(f"- {name}: {sign} | {' || '.join(turns)[-200:]!r}")
+
+
+if __name__ == "__main__":
+    main()
