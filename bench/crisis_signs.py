@@ -1,10 +1,13 @@
-"""How often the crisis floor fires, explicit phrases and warning signs apart, on crisis and non-crisis user turns.
+"""How often the crisis floor fires, explicit phrases and warning signs apart, on crisis and non-crisis user turns, and
+how often the ceiling for grief and idioms (classifiers/crisis_ceiling.py) applies.
 
 The floor (classifiers/crisis_lexicon.crisis_evidence) puts resources on a reply at once, so its false alarms on
 grieving, angry or worried people matter as much as its recall. Pools, each a conversation's last three user turns:
 - the project's labelled data (train, dev and test splits), crisis and non-crisis, and the distressed non-crisis among
   them (near-misses);
-- the public evaluation corpora's user turns in ../shared/data (no crisis labels: every hit is listed, to be read);
+- the public evaluation corpora's user turns in ../shared/data, and two larger pools of everyday feelings from there:
+  every EmpatheticDialogues speaker's turns and ESConv seekers' turns three at a time (no crisis labels: every
+  warning-sign hit is listed, to be read);
 - the real-register holdout (classifiers/data/holdout), which no pattern was written from: its figures are the claim.
 
     .venv/bin/python bench/crisis_signs.py [--data-root ../shared/data] [--show 20]
@@ -13,10 +16,16 @@ grieving, angry or worried people matter as much as its recall. Pools, each a co
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
+import io
+import json
+import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from classifiers.crisis_lexicon import crisis_phrase
+from classifiers.crisis_ceiling import below_resources
+from classifiers.crisis_lexicon import crisis_evidence, crisis_phrase
 from classifiers.crisis_signs import warning_sign
 from classifiers.training.dataset import DATA_DIR, load_file
 from classifiers.training.public_sets import DEFAULT_DATA_ROOT, load_public_sets
@@ -42,12 +51,43 @@ def _own(files: Sequence[Path]) -> tuple[list[Turns], list[Turns], list[Turns]]:
     return crisis, other, near_miss
 
 
+def _empathetic_dialogues(data_root: Path) -> list[Turns]:
+    archive = data_root / "empathetic_intents" / "empatheticdialogues_annotated.tar.gz"
+    if not archive.exists():
+        return []
+    conversations: dict[str, Turns] = {}
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            if not member.name.endswith(".csv") or (raw := tar.extractfile(member)) is None:
+                continue
+            for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace")):
+                if row["Type"] == "utterance" and row["Actor"] == "speaker":
+                    conversations.setdefault(row["Dialog_ID"], []).append(row["Text"].replace("_comma_", ","))
+    return [turns[-3:] for turns in conversations.values()]
+
+
+def _esconv_seekers(data_root: Path) -> list[Turns]:
+    path = data_root / "esconv" / "hf_train.json.gz"
+    if not path.exists():
+        return []
+    pools = []
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            dialog = record.get("dialog") or []
+            seeker = [u["text"] for u in dialog if u.get("speaker") == "usr"]
+            pools += [seeker[i : i + 3] for i in range(0, len(seeker), 3)]
+    return pools
+
+
 def _row(name: str, pool: list[Turns]) -> tuple[str, list[tuple[str, Turns]]]:
     phrase = [t for t in pool if any(crisis_phrase(turn) for turn in t)]
     sign_only = [(s, t) for t in pool if not any(crisis_phrase(turn) for turn in t) and (s := warning_sign(t))]
     union = len(phrase) + len(sign_only)
     rate = f"{union / len(pool):.1%}" if pool else "-"
-    return f"| {name} | {len(pool)} | {len(phrase)} | {len(sign_only)} | {union} ({rate}) |", sign_only
+    reasons = [below_resources(t) for t in pool if crisis_evidence(t) is None]
+    capped = f"{reasons.count('grief for another')} / {reasons.count('an idiom')}"
+    return f"| {name} | {len(pool)} | {len(phrase)} | {len(sign_only)} | {union} ({rate}) | {capped} |", sign_only
 
 
 def main() -> None:
@@ -61,10 +101,12 @@ def main() -> None:
     held_crisis, held_other, held_near_miss = _own([DATA_DIR / "holdout" / "holdout.jsonl"])
     public = list({tuple(_recent_user_turns(i.messages)): None for s in load_public_sets(args.data_root) for i in s.items})
 
-    print("| pool | n | explicit phrase | warning sign only | floored |\n|---|---|---|---|---|")
+    print("| pool | n | explicit phrase | warning sign only | floored | capped: grief for another / idiom |\n|---|---|---|---|---|---|")
     listed = []
     for name, pool in (("own data, crisis", crisis), ("own data, not crisis", other), ("own data, near-misses", near_miss),
                        ("public corpora, user turns (unlabelled)", [list(t) for t in public]),
+                       ("EmpatheticDialogues speakers (unlabelled)", _empathetic_dialogues(args.data_root)),
+                       ("ESConv seekers (unlabelled)", _esconv_seekers(args.data_root)),
                        ("holdout, crisis", held_crisis), ("holdout, not crisis", held_other),
                        ("holdout, near-misses", held_near_miss)):
         line, sign_only = _row(name, pool)

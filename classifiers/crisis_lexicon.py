@@ -19,8 +19,11 @@ _NOT_JOKING = r"(?!.*(\b(lol|lmao|haha|jk|not literally|of (embarrassment|shame|
 _NOT_SOMEONE_ELSE = r"(?<!\bhe )(?<!\bshe )(?<!\bit )(?<!\bthey )(?<!\bis )(?<!\bare )(?<!'s )"
 
 _PATTERNS = [
-    r"\b(kill(ing)?|hurt(ing)?|harm(ing)?|cut(ting)?|hang(ing)?|shoot(ing)?|drown(ing)?|starv(e|ing)) my ?self\b"
-    r"(?! (shaving|cooking|chopping|on (a|the|some)|by accident|accidentally|at the gym|working out|lifting))",
+    # Not an accident, a game ("I keep killing myself on this boss") or a habit harming one's health ("it's harming myself").
+    r"\b(?<!fall and )(?<!fell and )(?<!it's )(?<!it is )(?<!its )"
+    r"((?<!keep )(?<!kept )kill(ing)?|hurt(ing)?|harm(ing)?|cut(ting)?|hang(ing)?|shoot(ing)?|drown(ing)?|starv(e|ing)) my ?self\b"
+    r"(?! (shaving|cooking|chopping|on (a|the|some)|by accident|accidentally|at the gym|working out|lifting|or (someone|others|"
+    r"anyone)))",
     r"\bend (it all|my life|my own life)\b",
     r"\btak(e|ing) my (own )?life\b",
     # First person, present: "I'm suicidal", "feeling suicidal", "thinking about suicide". Grief for someone who died by
@@ -32,7 +35,9 @@ _PATTERNS = [
     r"\b(un ?alive|unaliv(e|ing)) (my ?self|me)\b",
     r"\bkms\b",
     # Said of oneself: "is he going to die??" about a dog that ate a sock is worry, not a disclosure.
-    r"\b" + _NOT_SOMEONE_ELSE + r"(want|wanna|going|ready|plan(ning)?) (to|2) die\b" + _NOT_JOKING,
+    # Not a thing that "makes me want to die" (humidity, a song) or dying of an illness one day.
+    r"\b" + _NOT_SOMEONE_ELSE + r"(?<!makes me )(?<!made me )(want|wanna|going|ready|plan(ning)?) (to|2) die\b"
+    r"(?! (of|from|one day|someday|eventually|alone|young))" + _NOT_JOKING,
     r"\bdon'?t want to (be alive|live|wake up|exist)( anymore)?\b",
     r"\b(no|any) (reason|point) (to|in) (live|living|go(ing)? on|wak(e|ing) up)\b",
     r"\b(better off|happier) without me\b",
@@ -64,10 +69,10 @@ _PATTERNS = [
     r"\b(writing|wrote|written|left) (goodbye )?(notes|letters) (to|for) (people|everyone|my (family|friends|kids|parents))\b",
     # Abuse happening now: someone hitting the user or the user's family, threatening, breaking in, locking them in.
     r"\b(is|'s|are) (drunk and |high and )?(hitting|beating|choking|strangling|kicking) (me|my (mum|mom|mother|dad|father|sister|brother|baby|kids?))\b",
-    r"\b(says|said|saying|threaten(s|ed|ing)?)( that)? (he|she|they)('ll| will| is going to| are going to| gonna)? (kill|hurt|break) (me|us|in|the door|down the door)\b(?!.*\b(if|lol|haha|lmao)\b)",
+    r"\b(says|said|saying|threaten(s|ed|ing)?|screaming|screams|yelling|yells|shouting|shouts|texting|texted)( that)? (he|she|they)('ll| will| is going to|'s going to|'s gonna| are going to| gonna)? (kill|hurt|break) (me|us|in|the door|down the door)\b(?!.*\b(if|lol|haha|lmao)\b)",
     r"\bthreaten(s|ed|ing)? to kill me\b(?!.*\b(if|lol|haha|lmao)\b)",
     r"\b(locks?|locked|locking) me in (the house|my room|the room|the flat|the apartment)\b",
-    r"\b(going|gonna|want) to (kill|hurt|shoot|stab) (him|her|them|someone|people|my (wife|husband|partner|kid|son|daughter))\b(?!.*\b(if|lol|haha)\b)",
+    r"\b(going|gonna|want) to (kill|hurt|shoot|stab) (him|her|them|someone|people|my (wife|husband|partner|kid|son|daughter))\b(?! (feelings|chances|pride|career|reputation))(?!.*\b(if|lol|haha)\b)",
 ]
 _CRISIS = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 # A phrase negated or placed in the past just before it ("I'm not suicidal", "I'm no longer cutting myself", "years ago I

@@ -39,11 +39,12 @@ _SINGLE = _any(
     r"\bi('?ve| have) lived long enough\b",
     r"\bdon'?t want to be here without (him|her|them)\b",
     r"\bnot (being|be) alive (for|by|in|next|much longer)\b",
+    r"\b(not going to|won'?t|will not|never going to) (see|make it to) (\d+|my next birthday|next year|christmas|another (year|birthday))\b",
     r"\b(going to|gonna|i'?ll|i will|decided to|deciding to|plan(ning)? to|ready to) end (it|everything)\b"
     r"(?!\W{1,3}(with|between|for (him|her|them|us)|off|early|here|now,? (with|between)))",
     r"\b(plan(ning|ned)?|prepar(e|ing|ed)) (my|for my) (suicide|death)\b",
     r"\b(finish|stop) my (own )?life\b",
-    r"\boff(ing)? my ?self\b",
+    r"\b(gonna|going to|wanna|want to|i'?ll|i will|thoughts of|thinking (of|about)|plan(ning)? to) (just )?off(ing)? my ?self\b",
     r"\b(i'?d|i would) rather (not be alive|be dead|not exist|not wake up)\b",
     r"\bwish i (hadn'?t|had not|didn'?t|did not) (woken|wake) up\b",
     r"\bdon'?t care if i (live or die|die|wake up)\b",
@@ -61,7 +62,7 @@ _SINGLE = _any(
     r"\b(leaving|going) for good[^.!?]{0,10}\band i don'?t mean\b",
     # Self-harm now, in words the lexicon does not list.
     r"\bi (burn|cut|carve|scratch|hit|punch|stab) (my ?self|my (arms?|legs?|wrists?|thighs?|skin|stomach|hips?|face))\b"
-    r"[^.!?]{0,30}\b(with|until|to punish|when|so)\b",
+    r"[^.!?]{0,30}\b(with|until|to punish|when|so|because)\b",
     r"\b(scratch|pick|hit|burn|cut|punch|bang|bite) (at )?(my|myself)( \w+){0,2} until (it|they|i) (bleed|bleeds|bruise|bruises)\b",
     r"\bi cut (again )?(last night|yesterday|today|this morning|tonight)\b",
     r"\bto punish myself\b",
@@ -74,7 +75,7 @@ _SINGLE = _any(
     r"\b(going|gonna|about) to (stab|shoot|strangle) me\b",
     r"\b(hitting|beating|punching|choking|kicking|strangling) (me|him|her|them|my (\w+ )?\w+)\b[^.!?]{0,40}\b(right now|rn|as we "
     r"speak)\b",
-    r"\b(said|says|texted|sent)( me)? goodbye\b[^.!?]{0,60}\b(not answering|won'?t answer|isn'?t answering|not picking up)\b",
+    r"\b(said|says|texted|sent)( me)? goodbye\b[^\n]{0,80}\b(not answering|won'?t answer|isn'?t answering|not picking up)\b",
     r"\b(holding|waving|pointing|pulled) a (knife|gun)\b[^.!?]{0,40}\b(at me|screaming|yelling|threaten)",
     # A medical emergency.
     r"\b(face|mouth) (is |looks |started )?(drooping|droopy|lopsided)\b",
@@ -83,6 +84,9 @@ _SINGLE = _any(
     r"\b" + _PERSON + r"('s| is)? (not|isn'?t|stopped|has stopped) (breathing|responding|responsive)\b(?! to)",
     r"\bthroat (is |feels )?(closing|swelling) (up)?",
     r"\bcrushing (chest )?pain\b",
+    r"\bswallowed (a |an |two |some |the )?(magnets?|button batter(y|ies)|batter(y|ies)|bleach|detergent pods?|drain cleaner)\b",
+    r"\bbleed(ing)? out from (a|my|the) (wrist|arm|neck|thigh)\b|\bhow long (does|would) it take to (bleed out|die from)\b",
+    r"\b(stood|standing|sat|sitting) on (the|a) (ledge|edge of (the|a) (roof|bridge|building|cliff|platform))\b",
     r"\b(is|'s|are) choking\b(?! (on (my|his|her|their) words|up|back))|\bturning (blue|purple)\b",
 )
 
@@ -101,13 +105,17 @@ _FINAL = (r"\b(won'?t|will not) be (here|around|alive) (next|by|for|after|much l
           r"\b(after|when|once) i'?m gone\b|\b(won'?t|will not|don'?t|do not) need (anything|money|my (stuff|things|savings)|"
           r"any of (it|this|my stuff))( any ?more)?\b|\btying up (all )?(the |my )?loose ends\b|"
           r"\b(getting|get|put|putting) my affairs in order\b|\bsaid (all )?my goodbyes\b|\bsaying (my )?goodbyes?\b|"
-          r"\bbefore i do it\b|\btoday'?s my last day\b|\bthis is my last (message|post|night)\b|\bmy last (night|day) (alive|on earth)\b|"
+          r"\bbefore i do it\b|\bsoon i (go|will go|'ll go|join|will join|'ll join|'ll be with) (to )?(my (dad|father|mum|mom|mother|"
+          r"husband|wife|son|daughter|brother|sister)|him|her)\b|\bgoodbye,? and thank(s| you)\b|\b(i'?m|i am|i feel|feel(ing)?) (so |weirdly |strangely |finally )?(calm|at peace)( now)?,? finally\b|"
+          r"\bfinally (calm|at peace)\b|\bweirdly calm\b|\bat peace (now|with it|with my decision)\b|\btoday'?s my last day\b|\bthis is my last (message|post|night)\b|\bmy last (night|day) (alive|on earth)\b|"
           r"\bleave a mess for\b|\bwhoever (has|finds|gets) to deal with\b|\bi'?m leaving for good\b|"
           r"\bwon'?t need (it|them|this|that|anything) (after|past|beyond) (this week|tonight|today|tomorrow|friday|the weekend)\b|"
           r"\bwhile i'?m still (around|here|alive)\b|\bwon'?t be (long|much longer)\s*([.!]|$)|\bbefore i go\s*([.!]|$)|"
           r"\bmy (own )?funeral\b|"
           r"\b(after|before) (this week|tonight|the weekend|friday)\b[^.!?]{0,30}\b(won'?t|not) (need|be)\b")
 _ARRANGE = (r"\b(give|giving|gave|leave|leaving) (away )?(all )?my (\w+'?s )?\w+ (to|away)\b|"
+            r"\b(give|giving|gave) (away )?(all )?my [^.!?]{0,40}\bto (my )?(friends?|family|sister|brother|cousin|neighbou?r|"
+            r"mum|mom|dad|kids)\b|"
             r"\b(written|wrote|writing|made|updated?) (a |my )?(will|trust)\b|\bwho gets (what|my)\b|\b(give|giving|gave|rehom(e|ing)|find(ing)? (a )?(good )?home for|taking|take|transfer(ring)?) (away )?my (dog|cat|pets?|"
             r"bird|rabbit|fish|car|stuff|things)\b|\b(she'?s|he'?s|they'?re) taking (the|my) (dog|cat|pets?)\b|"
             r"\bcancel(l?ing|l?ed)? (all )?my (subscriptions|accounts|phone|memberships)\b|\bdelet(e|ed|ing) (all )?my "
@@ -123,25 +131,37 @@ _DANGER_NOW = (r"\b(had enough|drunk|screaming|threaten\w*|kill|right now|rn|pac
                r"locked (myself|the door))\b")
 _CHEST = r"\bchest (hurts|pain|is (so )?tight|feels like)\b"
 _CARDIAC_SIGN = r"\b(arm|jaw) (is |feels )?(numb|tingling|hurts)|\bcold sweat|\bsweating\b|\bcan'?t (breathe|catch my breath)\b"
-_VIOLENCE = (r"\b(threw|pushed|shoved|slammed|choked|punched|kicked) me (into|against|down|to|in)\b|"
+_VIOLENCE = (r"\bbanging on the (\w+ )?door\b|\bhit me (again )?(tonight|today|just now)\b|\b(threw|pushed|shoved|slammed|choked|punched|kicked) me (into|against|down|to|in)\b|"
              r"\b(punching|smashing) (holes in )?the walls?\b|\bteach me a lesson\b|\b(broke|breaking) into (my|our|the) "
              r"(house|apartment|flat|home|room)\b")
 _HIDING_NOW = (r"\b(right now|rn|just now|locked myself in|i'?m (hiding |inside |in the )(closet|bathroom|car|room|bedroom)|"
                r"(is|'s) (pacing|outside|downstairs|coming)|my (nose|lip|head|mouth) is bleeding|door doesn'?t lock|i'?m in the closet|"
-               r"i'?m in the car with|he has the keys)\b")
-_DRUG = (r"\b(lithium|tylenol|paracetamol|a bunch of my \w+|fentanyl|heroin|xanax|oxy\w*|opioids?|benzos?|molly|mdma|ecstasy|cocaine|coke|meth|ketamine|ghb|"
+               r"i'?m in the car with|he has the keys|(says|said) (he|she)'?(ll| will) break|"
+               r"scared (he|she)'?s (gonna|going to) wake|(he|she)'?s asleep now)\b")
+_DRUG = (r"\b(drinking|drunk|lithium|tylenol|paracetamol|a bunch of my \w+|fentanyl|heroin|xanax|oxy\w*|opioids?|benzos?|molly|mdma|ecstasy|cocaine|coke|meth|ketamine|ghb|"
          r"sleeping pills|vodka|alcohol)\b")
 _OVERDOSE_SIGN = (r"\b((can'?t|barely) (breathe|keep my eyes open|stay awake|wake (him|her) up)|chest (feels |is )?(heavy|tight)|"
                   r"heart (is )?(going|racing|beating|pounding)( like| at)? (\d{3}|so fast)|heart rate (is )?\d{3}|turning blue|"
-                  r"seizure|won'?t wake up|unresponsive|passed out and|confused|throwing up|vomiting|shaking)\b")
+                  r"seizure|won'?t wake up|unresponsive|passed out and|confused|throwing up|vomiting|can'?t wake (him|her|them))\b")
+_STARVING = r"\bhaven'?t (eaten|had (any )?food) (in|for) (\d+|a few|several|three|four|five|six|seven) days\b"
+_STARVING_SIGN = r"\b(fainted|passed out|blacked out|heart (is )?(doing weird|racing|skipping|pounding|fluttering)|chest (pain|hurts))"
+_FOLLOWED = r"\b(someone|somebody|a (man|guy|car|van))('s| has| is)? (been )?following me\b"
+_FOLLOWED_NOW = r"\b(right now|rn|for (like )?\d+ blocks|it'?s dark|still behind me)\b"
+_BRIDGE = r"\b(stood|standing|sat|sitting) on (the|a) bridge\b"
+_BRIDGE_SIGN = r"\b(don'?t know why i (came back|got down|stepped back|left)|for (an|two|\d+) hours?|thinking about (it|jumping))\b"
+_BURDEN = r"\b(i'?m|i am) (such )?a burden\b"
+_BURDEN_END = r"\b(decided|ready|going) to (stop being one|stop being a burden|end|not be)\b"
+_THEIR_WISH = r"\b(he|she|my \w+) (says|said|keeps saying|told me) (he|she) wants to die\b"
+_THEIR_GOODBYE = r"\b(giving|gave|given) away (all )?(his|her) (stuff|things|belongings|possessions)\b"
 _PREGNANT = r"\b(pregnant|\d+ weeks|\d+ months along)\b"
 _OBSTETRIC = r"\b(bleeding (a lot|heavily|badly|so much)|cramps and bleeding|bleeding and (cramps|pain))\b"
 _GAS = r"\b(smells? (strongly )?(like|of) gas|gas leak|carbon monoxide|co (alarm|detector))\b"
 _GAS_SIGN = r"\b(headache|dizzy|nause\w*|sleepy|throwing up|passed out|confused)\b"
-_FALL = (r"\b(fell|fallen|falling) (from|out of|off) (a |the |our |my )?(\w+ )?(window|balcony|roof|bed|changing table|ladder|"
+_FALL = (r"\b(hit|banged|smashed) (his|her|their) head\b|\b(fell|fallen|falling) (from|out of|off) (a |the |our |my )?(\w+ )?(window|balcony|roof|bed|changing table|ladder|"
          r"stairs)\b")
 _INJURY = (r"\b(not (crying|moving|breathing|responding|waking)|unresponsive|unconscious|won'?t wake up|looks wrong|"
-           r"bone (is )?sticking|bleeding from (the|his|her) (head|ear))\b")
+           r"bone (is )?sticking|bleeding from (the|his|her) (head|ear)|confused|on (warfarin|blood thinners)|"
+           r"throwing up|vomiting|seizure)\b")
 _TRAPPED = r"\b(took|taken|takes|keeps?|kept) (my|our) passports?\b|\blocked me out\b|\bwon'?t let me (out|leave)\b"
 _TRAPPED_DANGER = (r"\b(make (us|me) work|locked (in|inside)|don'?t know the address|-\d+|freezing|no coat|driving (drunk|high)|"
                    r"\d{2,3} (on the highway|mph|km/?h))\b")
@@ -159,11 +179,23 @@ _PAIRS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
         ("a gas leak", _GAS, _GAS_SIGN),
         ("a fall with injury", _FALL, _INJURY),
         ("held or trapped", _TRAPPED, _TRAPPED_DANGER),
+        ("starvation", _STARVING, _STARVING_SIGN),
+        ("followed now", _FOLLOWED, _FOLLOWED_NOW),
+        ("on a bridge", _BRIDGE, _BRIDGE_SIGN),
+        ("a burden ending", _BURDEN, _BURDEN_END),
+        ("someone else's goodbye", _THEIR_WISH, _THEIR_GOODBYE),
     )
 ]
 # A sign negated just before it ("I would never end it") or quoted from the past is no sign; the learned signal still
 # reads the turn.
 _NEGATED = re.compile(r"(\b(not|never|no longer|used to|years ago|back then|when i was)|n't)\W+(\w+\W+){0,2}$", _FLAGS)
+
+
+# Danger and emergencies told as a story from the past ("when she was about 4 she fell and hit her head") are no sign.
+_STORY = re.compile(r"\b(when (i|he|she|they) (was|were) (about |around |a )?(\d+|little|a (kid|child|baby|teenager))|years ago|"
+                    r"as a (kid|child)|last (year|month|summer)|she was fine|he was fine|(she|he) recovered)\b", _FLAGS)
+_EVENTS_NOW = {"a weapon and danger now", "violence now", "an overdose", "a heart attack", "an obstetric emergency", "a gas leak",
+               "a fall with injury", "held or trapped", "starvation", "followed now"}
 
 
 def _normalise(text: str) -> str:
@@ -183,6 +215,8 @@ def warning_sign(user_turns: Sequence[str]) -> str | None:
     if (single := _first(_SINGLE, text)) is not None:
         return single
     for name, first, second in _PAIRS:
+        if name in _EVENTS_NOW and _STORY.search(text):
+            continue
         if (a := _first(first, text)) is not None and (b := _first(second, text)) is not None:
             return f"{name}: {a!r} + {b!r}"
     return None

@@ -12,6 +12,8 @@ import numpy as np
 import onnxruntime as ort
 
 from classifiers.artifacts import DEFAULT_MODEL_DIR, MULTITASK_MODEL, REPLY_HEAD, ModelInfo, load_model_info
+from classifiers import crisis_ceiling, crisis_lexicon, crisis_signs
+from classifiers.crisis_ceiling import below_resources
 from classifiers.crisis_lexicon import crisis_evidence
 from classifiers.encoder import Encoder, WindowCache
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
@@ -21,6 +23,9 @@ from classifiers.labels import HEADLINE_SCORES, derive_reply_scores, flags_of
 SCORE_LABELS = HEADLINE_SCORES
 # The number of user turns the crisis lexicon reads in full, newest first.
 _LEXICON_TURNS = 3
+_CRISIS_RULES = (crisis_lexicon, crisis_signs, crisis_ceiling)
+# Grief for another or an idiom, with nothing pointing the risk at the user, stays this far under the resources threshold.
+_GRIEF_MARGIN = 1e-3
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Scorer:
         self._identity: str | None = None
         self.info: ModelInfo = load_model_info(self.model_dir)
         self._multitask = (self.model_dir / MULTITASK_MODEL).is_file()
+        self._grief_ceiling = self.info.thresholds["crisis"] - _GRIEF_MARGIN
         if self._multitask:
             self._encoder = Encoder(self.model_dir, threads=threads, model_file=MULTITASK_MODEL, arena=arena,
                                     idle_threads=idle_threads)
@@ -70,13 +76,16 @@ class Scorer:
 
     @property
     def identity(self) -> str:
-        """What a score depends on besides its input: the model file, calibration and thresholds (a content digest)."""
+        """What a score depends on besides its input: the model file, calibration and thresholds, and the crisis rules that
+        floor or cap the crisis signal (a content digest), so a rollout of any of them never serves cached scores."""
         if self._identity is None:
             digest = hashlib.sha256()
             for name in sorted(p.name for p in self.model_dir.iterdir() if p.suffix in (".onnx", ".json")):
                 if name in ("metrics.json", "training_report.json", "finetune_report.json"):
                     continue
                 digest.update(name.encode() + b"\x00" + (self.model_dir / name).read_bytes())
+            for module in _CRISIS_RULES:
+                digest.update(Path(module.__file__ or "").read_bytes())
             self._identity = f"{self.info.name}:{self.info.version}:{digest.hexdigest()[:16]}"
         return self._identity
 
@@ -110,9 +119,12 @@ class Scorer:
         prepared = []
         for i, view in enumerate(views):
             signals = {name: float(probs[i, j]) for j, name in enumerate(CONTEXT_LABELS)}
-            phrase = crisis_evidence(view.user_turns[-_LEXICON_TURNS:])
+            recent = view.user_turns[-_LEXICON_TURNS:]
+            phrase = crisis_evidence(recent)
             if phrase is not None:
                 signals["crisis"] = max(signals["crisis"], self.info.crisis_lexicon_floor)
+            elif below_resources(recent) is not None:
+                signals["crisis"] = min(signals["crisis"], self._grief_ceiling)
             prepared.append(PreparedContext(view, context[i], previous[i], signals, phrase))
         return prepared
 

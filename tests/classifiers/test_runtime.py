@@ -141,13 +141,17 @@ def test_crisis_lexicon_reads_passive_wishes_methods_self_harm_goodbyes_and_dang
     for text in ("i hope i don't wake up before noon, so hungover", "quickest way to go from paris to lyon?",
                  "what's the easiest way to go vegan", "I took 2 tablets of ibuprofen for the headache",
                  "I cut myself shaving this morning", "he said he'll kill me if I eat his yoghurt again lol",
-                 "I hurt myself at the gym", "I'm giving my old laptop to my brother since I don't need it anymore"):
+                 "I hurt myself at the gym", "I'm giving my old laptop to my brother since I don't need it anymore",
+                 "I keep killing myself on the same boss, any tips?", "this heat makes me want to die",
+                 "I keep drinking even though it's harming myself", "I'm scared I'll fall and hurt myself again",
+                 "my mum had it so I'm going to die of it too", "I don't want to hurt her feelings"):
         assert crisis_phrase(text) is None, text
+    assert crisis_phrase("i keep hurting myself with a lighter when i get overwhelmed")
 
 
 def test_public_api_is_exactly_all() -> None:
     exported = {name for name in dir(classifiers) if not name.startswith("_")}
-    modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "crisis_signs", "batch", "keyword_baseline", "training",
+    modules = {"artifacts", "inputs", "runtime", "encoder", "features", "crisis_lexicon", "crisis_signs", "crisis_ceiling", "batch", "keyword_baseline", "training",
                "labels", "reading", "preferences", "preferences_eval"}
     assert exported - modules == set(classifiers.__all__)
 
