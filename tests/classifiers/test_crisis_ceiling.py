@@ -1,7 +1,9 @@
-"""Grief for someone else and everyday idioms get at most a gentle check-in, never the resources banner; risk pointed at the user keeps
-the learned signal, and an explicit phrase or warning sign always wins."""
+"""Grief for someone else and everyday idioms get at most a gentle check-in, never the resources banner; risk pointed
+at the user keeps the learned signal, and an explicit phrase or warning sign always wins."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +51,17 @@ def test_idioms_are_capped_under_the_resources_threshold(scorer: Scorer, text: s
                                   "he said he's going to kill me tonight"])
 def test_a_threat_or_a_wish_beside_an_idiom_is_not_capped(text: str) -> None:
     assert not idiom_only([text])
+
+
+def test_the_crisis_rules_are_part_of_the_score_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Cached scores carry the identity: a rollout that changes only the crisis rules must not serve old scores."""
+    import types
+
+    from classifiers import runtime
+
+    rules = tmp_path / "rules.py"
+    rules.write_text("PATTERNS = ['a']\n")
+    monkeypatch.setattr(runtime, "_CRISIS_RULES", (types.SimpleNamespace(__file__=str(rules)),))
+    before = Scorer().identity
+    rules.write_text("PATTERNS = ['a', 'b']\n")
+    assert Scorer().identity != before
