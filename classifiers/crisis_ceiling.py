@@ -12,7 +12,7 @@ banner. An explicit phrase or a warning sign (classifiers/crisis_lexicon.crisis_
 
 from __future__ import annotations
 
-import re
+import regex as re  # the same API as re, and faster on these alternations (pyproject.toml)
 from collections.abc import Sequence
 
 _ANOTHERS_DEATH = re.compile(

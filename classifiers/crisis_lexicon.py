@@ -7,7 +7,7 @@ killing me" does not fire.
 
 from __future__ import annotations
 
-import re
+import regex as re  # the same API as re, and faster on these alternations (pyproject.toml)
 from collections.abc import Sequence
 
 from classifiers.crisis_signs import warning_sign

@@ -10,7 +10,7 @@ Every pattern was checked for hits on the project's non-crisis items and on the 
 
 from __future__ import annotations
 
-import re
+import regex as re  # the same API as re, and faster on these alternations (pyproject.toml)
 from collections.abc import Sequence
 
 _FLAGS = re.IGNORECASE
