@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.repair_prompt import Placement, RewriteDraft
+from app.repair_prompt import DEFAULT_PLACEMENT, DEFAULT_REWRITE_DRAFT, Placement, RewriteDraft
 from classifiers.artifacts import DEFAULT_MODEL_DIR
 
 
@@ -57,9 +57,9 @@ class Settings(BaseSettings):
     stream_upstream: bool = Field(True, description="Answer plain-text JSON requests from an upstream stream, so the draft "
                                   "is read while it is written (the guard's work after the last token stays one window). "
                                   "Turn off for upstreams that cannot stream.")
-    repair_placement: Placement = Field("leading_system", description="Where a repair call puts the corrective "
+    repair_placement: Placement = Field(DEFAULT_PLACEMENT, description="Where a repair call puts the corrective "
                                         "instruction (app/repair_prompt.py; compared by bench/repair_bench.py).")
-    rewrite_draft: RewriteDraft = Field("assistant_turn", description="How a rewrite shows the draft: quoted in the instruction "
+    rewrite_draft: RewriteDraft = Field(DEFAULT_REWRITE_DRAFT, description="How a rewrite shows the draft: quoted in the instruction "
                                         "or as the assistant's previous turn (app/repair_prompt.py).")
     tenant_header: str = "x-heedful-tenant"
     trust_tenant_header: bool | None = Field(

@@ -23,7 +23,7 @@ from app.policy.cel_env import ConditionError
 from app.policy.effects import compose
 from app.policy.loader import LoadedPolicy
 from app.policy.model import REPAIR_ACTIONS, Action, Rule
-from app.repair_prompt import Placement, RewriteDraft, repair_messages
+from app.repair_prompt import DEFAULT_PLACEMENT, DEFAULT_REWRITE_DRAFT, Placement, RewriteDraft, repair_messages
 from app.scoring import ScoringService
 from app.store import Store
 from app.upstream import Upstream
@@ -119,7 +119,7 @@ class _Failure:
 
 class Guard:
     def __init__(self, scoring: ScoringService, upstream: Upstream, store: Store, metrics: Metrics,
-                 placement: Placement = "leading_system", rewrite_draft: RewriteDraft = "assistant_turn") -> None:
+                 placement: Placement = DEFAULT_PLACEMENT, rewrite_draft: RewriteDraft = DEFAULT_REWRITE_DRAFT) -> None:
         self.scoring, self.upstream, self.store, self.metrics = scoring, upstream, store, metrics
         self.placement, self.rewrite_draft = placement, rewrite_draft
 

@@ -24,6 +24,9 @@ Placement = Literal["trailing_system", "leading_system", "trailing_user"]
 RewriteDraft = Literal["quoted", "assistant_turn"]
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
 REWRITE_DRAFTS: tuple[str, ...] = get_args(RewriteDraft)
+# The measured best of each (bench/results/repair.md); settings, the guard and callers here all default to these.
+DEFAULT_PLACEMENT: Placement = "leading_system"
+DEFAULT_REWRITE_DRAFT: RewriteDraft = "assistant_turn"
 
 REGENERATE_LEAD = "Guidance for your next reply:"
 REWRITE_LEAD = "Revise the draft reply below so that it follows this guidance."
@@ -32,7 +35,8 @@ _LEADS = (REGENERATE_LEAD, REWRITE_LEAD, REWRITE_OWN_LEAD)
 
 
 def repair_messages(messages: list[dict[str, Any]], instruction: str, draft: str | None,
-                    placement: Placement = "leading_system", rewrite_draft: RewriteDraft = "assistant_turn") -> list[dict[str, Any]]:
+                    placement: Placement = DEFAULT_PLACEMENT,
+                    rewrite_draft: RewriteDraft = DEFAULT_REWRITE_DRAFT) -> list[dict[str, Any]]:
     """The messages of a repair call: `draft` is None for a regeneration, the text to revise for a rewrite."""
     conversation = list(messages)
     if draft is None:

@@ -1,7 +1,7 @@
 """How often the crisis floor fires, explicit phrases and warning signs apart, on crisis and non-crisis user turns, and
 how often the ceiling for grief and idioms (classifiers/crisis_ceiling.py) applies.
 
-The floor (classifiers/crisis_lexicon.crisis_evidence) puts resources on a reply at once, so its false alarms on
+The floor (classifiers/crisis_signs.crisis_evidence) puts resources on a reply at once, so its false alarms on
 grieving, angry or worried people matter as much as its recall. Pools, each a conversation's last three user turns:
 - the project's labelled data (train, dev and test splits), crisis and non-crisis, and the distressed non-crisis among
   them (near-misses);
@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from classifiers.crisis_ceiling import below_resources
-from classifiers.crisis_lexicon import crisis_evidence, crisis_phrase
+from classifiers.crisis_lexicon import RECENT_USER_TURNS, crisis_phrase
 from classifiers.crisis_signs import warning_sign
+from classifiers.inputs import view_of
 from classifiers.training.dataset import DATA_DIR, load_file
 from classifiers.training.public_sets import DEFAULT_DATA_ROOT, load_public_sets
 
@@ -34,7 +35,8 @@ Turns = list[str]
 
 
 def _recent_user_turns(messages: Sequence[dict]) -> Turns:
-    return [m["content"] for m in messages if m["role"] == "user" and isinstance(m["content"], str)][-3:]
+    """The turns the crisis rules read at run time (classifiers/runtime.py)."""
+    return view_of(messages).user_turns[-RECENT_USER_TURNS:]
 
 
 def _own(files: Sequence[Path]) -> tuple[list[Turns], list[Turns], list[Turns]]:
@@ -81,13 +83,18 @@ def _esconv_seekers(data_root: Path) -> list[Turns]:
 
 
 def _row(name: str, pool: list[Turns]) -> tuple[str, list[tuple[str, Turns]]]:
-    phrase = [t for t in pool if any(crisis_phrase(turn) for turn in t)]
-    sign_only = [(s, t) for t in pool if not any(crisis_phrase(turn) for turn in t) and (s := warning_sign(t))]
-    union = len(phrase) + len(sign_only)
-    rate = f"{union / len(pool):.1%}" if pool else "-"
-    reasons = [below_resources(t) for t in pool if crisis_evidence(t) is None]
-    capped = f"{reasons.count('grief for another')} / {reasons.count('an idiom')}"
-    return f"| {name} | {len(pool)} | {len(phrase)} | {len(sign_only)} | {union} ({rate}) | {capped} |", sign_only
+    phrases, sign_only, capped = 0, [], {"grief for another": 0, "an idiom": 0}
+    for turns in pool:
+        if any(crisis_phrase(turn) for turn in turns):
+            phrases += 1
+        elif (sign := warning_sign(turns)) is not None:
+            sign_only.append((sign, turns))
+        elif (reason := below_resources(turns)) is not None:
+            capped[reason] += 1
+    floored = phrases + len(sign_only)
+    rate = f"{floored / len(pool):.1%}" if pool else "-"
+    return (f"| {name} | {len(pool)} | {phrases} | {len(sign_only)} | {floored} ({rate}) | {capped['grief for another']} / "
+            f"{capped['an idiom']} |", sign_only)
 
 
 def main() -> None:

@@ -7,13 +7,15 @@ So where the user's recent turns tell of another's death (a person or a pet, a m
 words only in idioms ("this week is killing me", "I'd kill for a coffee", "mum is going to murder me"), and nothing else
 points the risk at the user ("I wish I'd gone with her", "I don't want to be here", pills, no reason to go on), the
 crisis signal is capped just under the resources threshold: such a turn can still get the gentle check-in, never the
-banner. An explicit phrase or a warning sign (classifiers/crisis_lexicon.crisis_evidence) always wins over the ceiling.
+banner. An explicit phrase or a warning sign (classifiers/crisis_signs.crisis_evidence) always wins over the ceiling.
 """
 
 from __future__ import annotations
 
 import regex as re  # the same API as re, and faster on these alternations (pyproject.toml)
 from collections.abc import Sequence
+
+from classifiers.crisis_lexicon import normalised
 
 _ANOTHERS_DEATH = re.compile(
     r"\b(my|our|his|her|their|the) (\w+'?s? ){0,2}(died|passed away|passed on|passed(?! out)|was killed|got killed)\b|"
@@ -39,19 +41,15 @@ _IDIOM = re.compile(
     re.IGNORECASE)
 
 
-def _text(user_turns: Sequence[str]) -> str:
-    return "\n".join(user_turns).replace("\u2019", "'")
-
-
 def grief_for_another(user_turns: Sequence[str]) -> bool:
     """True when the turns tell of someone else's death and nothing in them points the risk at the user."""
-    text = _text(user_turns)
+    text = normalised("\n".join(user_turns))
     return bool(_ANOTHERS_DEATH.search(text)) and not _RISK_TO_SELF.search(text)
 
 
 def idiom_only(user_turns: Sequence[str]) -> bool:
     """True when the turns use death or violence words in everyday idioms and nothing else points the risk at the user."""
-    text = _text(user_turns)
+    text = normalised("\n".join(user_turns))
     return bool(_IDIOM.search(text)) and not _RISK_TO_SELF.search(_IDIOM.sub(" ", text))
 
 

@@ -8,9 +8,9 @@ killing me" does not fire.
 from __future__ import annotations
 
 import regex as re  # the same API as re, and faster on these alternations (pyproject.toml)
-from collections.abc import Sequence
 
-from classifiers.crisis_signs import warning_sign
+# How many of the user's latest turns the crisis rules read in full (the learned head reads at most 256 tokens).
+RECENT_USER_TURNS = 3
 
 # "I want to die" said as a joke or a figure of speech, marked as one in the same message ("so tired i want to die lol.
 # not literally", "going to die of embarrassment", a skull emoji): the learned signal still reads it; the lexicon does not
@@ -77,20 +77,24 @@ _PATTERNS = [
 _CRISIS = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 # A phrase negated or placed in the past just before it ("I'm not suicidal", "I'm no longer cutting myself", "years ago I
 # wanted to die") is no disclosure of current risk; the learned signal still reads the whole turn.
+# A negation ends with its sentence: "I don't need them anymore. I am calm now" negates nothing in the second sentence.
 _NEGATED = re.compile(r"(\b(not|never|no longer|nor|used to|years ago|back then|when i was|dont|didnt|wasnt|isnt)|n't)"
-                      r"\W+(\w+\W+){0,3}$", re.IGNORECASE)
+                      r"[^\w.!?\n]+(\w+[^\w.!?\n]+){0,3}$", re.IGNORECASE)
 
 
-def crisis_phrase(text: str) -> str | None:
-    """The first explicit crisis phrase in text that is not negated or placed in the past, or None."""
-    for match in _CRISIS.finditer(text):
+def normalised(text: str) -> str:
+    """Typographic apostrophes as plain ones ("don’t" from a phone keyboard), so one spelling of each pattern serves."""
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+def first_unnegated(pattern: re.Pattern[str], text: str) -> str | None:
+    """The first match of pattern in (normalised) text that is not negated or placed in the past just before it."""
+    for match in pattern.finditer(text):
         if not _NEGATED.search(text[max(0, match.start() - 60) : match.start()]):
             return match.group(0)
     return None
 
 
-def crisis_evidence(user_turns: Sequence[str]) -> str | None:
-    """What floors the crisis signal: an explicit phrase in one of the user's recent turns (newest first), else a warning
-    sign read across them (classifiers/crisis_signs.py)."""
-    phrase = next((p for t in reversed(user_turns) if (p := crisis_phrase(t))), None)
-    return phrase if phrase is not None else warning_sign(user_turns)
+def crisis_phrase(text: str) -> str | None:
+    """The first explicit crisis phrase in text that is not negated or placed in the past, or None."""
+    return first_unnegated(_CRISIS, normalised(text))

@@ -5,13 +5,16 @@ The learned crisis head misses most of these when the words are ordinary ("she's
 won't need anything anymore"): each cue alone is everyday talk, the combination is a goodbye. So most signs here are
 pairs of cues that must both occur in the user's recent turns, and a few single patterns specific enough to stand alone.
 Every pattern was checked for hits on the project's non-crisis items and on the public evaluation corpora's user turns
-(bench/crisis_signs.md says how); a sign floors the crisis signal exactly as an explicit phrase does.
+(bench/crisis_signs.py; bench/results/crisis_signs.md); a sign floors the crisis signal exactly as an explicit phrase
+(classifiers/crisis_lexicon.py) does, and `crisis_evidence` reads both.
 """
 
 from __future__ import annotations
 
 import regex as re  # the same API as re, and faster on these alternations (pyproject.toml)
 from collections.abc import Sequence
+
+from classifiers.crisis_lexicon import crisis_phrase, first_unnegated, normalised
 
 _FLAGS = re.IGNORECASE
 
@@ -186,11 +189,6 @@ _PAIRS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
         ("someone else's goodbye", _THEIR_WISH, _THEIR_GOODBYE),
     )
 ]
-# A sign negated just before it ("I would never end it") or quoted from the past is no sign; the learned signal still
-# reads the turn.
-_NEGATED = re.compile(r"(\b(not|never|no longer|used to|years ago|back then|when i was)|n't)\W+(\w+\W+){0,2}$", _FLAGS)
-
-
 # Danger and emergencies told as a story from the past ("when she was about 4 she fell and hit her head") are no sign.
 _STORY = re.compile(r"\b(when (i|he|she|they) (was|were) (about |around |a )?(\d+|little|a (kid|child|baby|teenager))|years ago|"
                     r"as a (kid|child)|last (year|month|summer)|she was fine|he was fine|(she|he) recovered)\b", _FLAGS)
@@ -198,25 +196,21 @@ _EVENTS_NOW = {"a weapon and danger now", "violence now", "an overdose", "a hear
                "a fall with injury", "held or trapped", "starvation", "followed now"}
 
 
-def _normalise(text: str) -> str:
-    return text.replace("\u2019", "'").replace("\u2018", "'")
-
-
-def _first(pattern: re.Pattern[str], text: str) -> str | None:
-    for match in pattern.finditer(text):
-        if not _NEGATED.search(text[max(0, match.start() - 40) : match.start()]):
-            return match.group(0).strip()
-    return None
-
-
 def warning_sign(user_turns: Sequence[str]) -> str | None:
     """A short description of the first warning sign in the user's recent turns (read together), or None."""
-    text = "\n".join(_normalise(t) for t in user_turns)
-    if (single := _first(_SINGLE, text)) is not None:
-        return single
+    text = normalised("\n".join(user_turns))
+    if (single := first_unnegated(_SINGLE, text)) is not None:
+        return single.strip()
     for name, first, second in _PAIRS:
         if name in _EVENTS_NOW and _STORY.search(text):
             continue
-        if (a := _first(first, text)) is not None and (b := _first(second, text)) is not None:
-            return f"{name}: {a!r} + {b!r}"
+        if (a := first_unnegated(first, text)) is not None and (b := first_unnegated(second, text)) is not None:
+            return f"{name}: {a.strip()!r} + {b.strip()!r}"
     return None
+
+
+def crisis_evidence(user_turns: Sequence[str]) -> str | None:
+    """What floors the crisis signal: an explicit phrase in one of the user's recent turns (newest first), else a warning
+    sign read across them."""
+    phrase = next((p for t in reversed(user_turns) if (p := crisis_phrase(t))), None)
+    return phrase if phrase is not None else warning_sign(user_turns)

@@ -14,15 +14,14 @@ import onnxruntime as ort
 from classifiers.artifacts import DEFAULT_MODEL_DIR, MULTITASK_MODEL, REPLY_HEAD, ModelInfo, load_model_info
 from classifiers import crisis_ceiling, crisis_lexicon, crisis_signs
 from classifiers.crisis_ceiling import below_resources
-from classifiers.crisis_lexicon import crisis_evidence
+from classifiers.crisis_lexicon import RECENT_USER_TURNS
+from classifiers.crisis_signs import crisis_evidence
 from classifiers.encoder import Encoder, WindowCache
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
 from classifiers.inputs import ConversationView, view_of
 from classifiers.labels import HEADLINE_SCORES, derive_reply_scores, flags_of
 
 SCORE_LABELS = HEADLINE_SCORES
-# The number of user turns the crisis lexicon reads in full, newest first.
-_LEXICON_TURNS = 3
 _CRISIS_RULES = (crisis_lexicon, crisis_signs, crisis_ceiling)
 # Grief for another or an idiom, with nothing pointing the risk at the user, stays this far under the resources threshold.
 _GRIEF_MARGIN = 1e-3
@@ -36,7 +35,7 @@ class PreparedContext:
     context_embedding: np.ndarray
     previous_embedding: np.ndarray
     signals: dict[str, float]
-    crisis_phrase: str | None = None  # an explicit phrase or a warning sign (crisis_evidence)
+    crisis_evidence: str | None = None  # an explicit phrase or a warning sign that floored the crisis signal
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Scores:
     reply: dict[str, float]
     context: dict[str, float]
     flags: list[str] = field(default_factory=list)
-    crisis_phrase: str | None = None  # an explicit phrase or a warning sign (crisis_evidence)
+    crisis_evidence: str | None = None  # an explicit phrase or a warning sign that floored the crisis signal
 
 
 class Scorer:
@@ -119,13 +118,13 @@ class Scorer:
         prepared = []
         for i, view in enumerate(views):
             signals = {name: float(probs[i, j]) for j, name in enumerate(CONTEXT_LABELS)}
-            recent = view.user_turns[-_LEXICON_TURNS:]
-            phrase = crisis_evidence(recent)
-            if phrase is not None:
+            recent = view.user_turns[-RECENT_USER_TURNS:]
+            evidence = crisis_evidence(recent)
+            if evidence is not None:
                 signals["crisis"] = max(signals["crisis"], self.info.crisis_lexicon_floor)
             elif below_resources(recent) is not None:
                 signals["crisis"] = min(signals["crisis"], self._grief_ceiling)
-            prepared.append(PreparedContext(view, context[i], previous[i], signals, phrase))
+            prepared.append(PreparedContext(view, context[i], previous[i], signals, evidence))
         return prepared
 
     def score_reply(self, prepared: PreparedContext, reply: str) -> Scores:
@@ -185,7 +184,7 @@ class Scorer:
     def with_context(self, prepared: PreparedContext, reply: dict[str, float]) -> Scores:
         context = dict(prepared.signals)
         return Scores(reply=reply, context=context, flags=flags_of(reply, context, self.thresholds),
-                      crisis_phrase=prepared.crisis_phrase)
+                      crisis_evidence=prepared.crisis_evidence)
 
     def _scores(self, prepared: PreparedContext, probs: np.ndarray) -> Scores:
         return self.with_context(prepared, derive_reply_scores({name: float(probs[j]) for j, name in enumerate(REPLY_LABELS)}))

@@ -27,8 +27,8 @@ def explain(policy: LoadedPolicy, scorer: Scorer, messages: list[dict[str, Any]]
             mark = "  <- flagged" if name in values["flags"] else ""
             out.append(f"  {group + '.' + name:<30} {value:.3f}  [{thresholds.get(name, 0.5):.3f}]{mark}")
     out.append(f"  flags: {', '.join(values['flags']) or '(none)'}")
-    if scores.crisis_phrase:
-        out.append(f"  crisis phrase or warning sign found: {scores.crisis_phrase!r}")
+    if scores.crisis_evidence:
+        out.append(f"  crisis phrase or warning sign found: {scores.crisis_evidence!r}")
     out += ["", "rules, in order (the first that holds decides; a rule marked `continue` applies and lets later rules decide):"]
     for index, rule in enumerate(policy.document.spec.rules, start=1):
         lines = explain_condition(rule.when, values)

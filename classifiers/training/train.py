@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from classifiers.artifacts import DEFAULT_MODEL_DIR, FROZEN_FILES, MULTITASK_MODEL, REPLY_HEAD
-from classifiers.crisis_lexicon import crisis_evidence
+from classifiers.crisis_lexicon import RECENT_USER_TURNS
+from classifiers.crisis_signs import crisis_evidence
 from classifiers.inputs import view_of
 from classifiers.encoder import Encoder
 from classifiers.features import CONTEXT_LABELS, REPLY_LABELS, context_features, reply_features
@@ -188,8 +189,11 @@ def _write_calibration_and_thresholds(model_dir: Path, dev_set: list[Example], r
             calibration[name] = {"scale": scale, "shift": shift}
             probs[name] = thresholds.sigmoid(scale * logit_block[:, j] + shift)
     truth = {n: y_dev[:, j] for j, n in enumerate(REPLY_LABELS)} | {n: y_ctx_dev[:, j] for j, n in enumerate(CONTEXT_LABELS)}
-    # The lexicon floor applies at run time, so the crisis thresholds are chosen on the same combined signal.
-    lexicon_hits = np.array([crisis_evidence(view_of(e.messages).user_turns[-3:]) is not None for e in dev_set])
+    # The floor (explicit phrases, warning signs) applies at run time, so the crisis thresholds are chosen on the same
+    # combined signal. The run-time ceiling for grief and idioms is not applied here: it sits just under the threshold
+    # being chosen, so it can only lower near-miss false alarms below what this choice counts.
+    lexicon_hits = np.array([crisis_evidence(view_of(e.messages).user_turns[-RECENT_USER_TURNS:]) is not None
+                             for e in dev_set])
     probs["crisis"] = np.where(lexicon_hits, np.maximum(probs["crisis"], 0.97), probs["crisis"])
     probs["sycophancy"] = np.maximum(probs["sycophancy_epistemic"], probs["sycophancy_social"])
     truth["sycophancy"] = np.maximum(truth["sycophancy_epistemic"], truth["sycophancy_social"])

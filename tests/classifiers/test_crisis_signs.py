@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from classifiers.crisis_lexicon import crisis_evidence
-from classifiers.crisis_signs import warning_sign
+from classifiers.crisis_signs import crisis_evidence, warning_sign
 from classifiers.runtime import Scorer
 
 SIGNS = [
@@ -36,6 +35,8 @@ SIGNS = [
     ["gave my camera and my bike to my friends today. i feel calm now, finally"],
     ["i'm such a burden on everyone. i've decided to stop being one"],
     ["he's banging on the bedroom door and says he'll break it down"],
+    # A negation in the sentence before does not reach this one.
+    ["gave my guitar to my brother. I don't need it anymore. I'm at peace now."],
 ]
 
 LOOK_ALIKES = [
@@ -78,5 +79,5 @@ def test_a_goodbye_spread_over_turns_floors_the_context_signal(scorer: Scorer) -
                 {"role": "assistant", "content": "A padded gig bag is the safest way to carry it."},
                 {"role": "user", "content": "ok. he should have it. i won't need it after friday"}]
     prepared = scorer.prepare(messages)
-    assert prepared.crisis_phrase is not None
+    assert prepared.crisis_evidence is not None
     assert prepared.signals["crisis"] >= scorer.thresholds["crisis"]

@@ -128,6 +128,9 @@ def test_crisis_lexicon_skips_negation_the_past_and_other_people() -> None:
         assert crisis_phrase(text) is None, text
     for text in ("I've been feeling suicidal again", "I have been cutting myself again", "I want to die"):
         assert crisis_phrase(text), text
+    # A negation ends with its sentence, and a phone's typographic apostrophe reads as a plain one.
+    for text in ("I'm not okay. I want to die.", "I don\u2019t want to live anymore"):
+        assert crisis_phrase(text), text
 
 
 def test_crisis_lexicon_reads_passive_wishes_methods_self_harm_goodbyes_and_danger_now() -> None:
