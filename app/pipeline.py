@@ -84,6 +84,7 @@ class GuardedTurn:
         self._upstream: AsyncIterator[dict[str, Any]] | None = None
         self._waited_upstream = 0.0
         self._reading: asyncio.Task[None] | None = None
+        self._read_again = False  # a sentence ended while the reader was busy
         self._audit: tuple[str | None, float] | None = None  # (text released past the holdback, added seconds)
         self._user = user  # what user memory recalls, joined into the facts once the upstream call is under way
         self.choice: int | None = None  # which choice of a several-choice stream this turn judges
@@ -254,12 +255,20 @@ class GuardedTurn:
                 return
 
     def _read_ahead(self) -> None:
-        """Score the windows that can no longer change, one read-ahead at a time (a busy reader is skipped; the next
-        sentence end catches up)."""
+        """Score the windows that can no longer change, one read-ahead at a time. A sentence end that comes while the
+        reader is busy is not dropped: the reader goes again on the newest text when it is done, so the last sentence
+        end of a reply is always read ahead."""
         if self.svc.scoring.scorer.reply_needs_context:  # its reply pass reads the head only: nothing to read ahead
             return
+        self._read_again = True
         if self._reading is None or self._reading.done():
-            self._reading = asyncio.create_task(self.svc.scoring.read_ahead(self.view, self.held.text, self.window_cache))
+            self._reading = asyncio.create_task(self._read_while_written())
+
+    async def _read_while_written(self) -> None:
+        while self._read_again:
+            self._read_again = False
+            text = self.held.text
+            await self.svc.scoring.read_ahead(self.view, text, self.window_cache, lambda: self.held.text == text)
 
     async def _close_upstream(self) -> None:
         close = getattr(self._upstream, "aclose", None)

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,10 +51,15 @@ class ScoringService:
         self._metrics.scoring_seconds.labels("context").observe(time.perf_counter() - start)
         return prepared
 
-    async def read_ahead(self, view: ConversationView, text_so_far: str, window_cache: WindowCache) -> None:
-        """Score the settled windows of a reply the upstream is still writing (see classifiers/reading.py)."""
+    async def read_ahead(self, view: ConversationView, text_so_far: str, window_cache: WindowCache,
+                         still_latest: Callable[[], bool]) -> None:
+        """Score the settled windows of a reply the upstream is still writing (see classifiers/reading.py). Then guess
+        that the reply ends here: if no more text has come (`still_latest`) and nothing else is being scored, its last
+        window as it reads now is scored too, so a reply that does end at this sentence has nothing left to run after
+        the stream's end. Under load the guess is skipped: spare cores buy latency, throughput pays nothing."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self.scorer.score_settled_windows, view, text_so_far, window_cache)
+        guess = lambda: still_latest() and not self.scorer.busy  # noqa: E731 - asked in the scoring thread, after the settled windows
+        await loop.run_in_executor(self._pool, self.scorer.score_settled_windows, view, text_so_far, window_cache, guess)
 
     async def score(self, messages: Sequence[dict[str, Any]], prepared: PreparedContext | Awaitable[PreparedContext],
                     replies: Sequence[str], window_cache: WindowCache | None = None) -> list[Scores]:

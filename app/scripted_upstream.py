@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -113,8 +114,10 @@ _NEUTRAL = ("That sounds like a lot to carry this week. What part of it is weigh
 
 
 def _words(count: int) -> str:
-    words = (_NEUTRAL * (count // len(_NEUTRAL.split()) + 1)).split()
-    return " ".join(words[:count])
+    """About `count` words, ending where the sentence that holds the count-th word ends (a model stops at a sentence end)."""
+    words = (_NEUTRAL * (count // len(_NEUTRAL.split()) + 2)).split()
+    end = next(i for i in range(max(count, 1) - 1, len(words)) if words[i].endswith((".", "?", "!")))
+    return " ".join(words[: end + 1])
 
 
 def _completion(model: str, texts: list[str]) -> dict[str, Any]:
@@ -139,10 +142,16 @@ class ScriptedUpstream:
         self.overrides: dict[str, list[str]] = {}  # last-user-turn phrase -> drafts in order (tests script conversations)
         self.single_choice = False  # answer one choice whatever `n` asks, as llama.cpp's server does
         self.choices: dict[str, list[str]] = {}  # last-user-turn phrase -> the first drafts of an n > 1 request, by choice
+        # Wall-clock times at which streams ended (benchmarks time what the proxy adds after the upstream's last byte).
+        self.stream_ends: deque[float] = deque(maxlen=1000)
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
+            Route("/scripted/stream-ends", self.ends, methods=["GET"]),
         ])
+
+    async def ends(self, request: Request) -> Response:
+        return JSONResponse(list(self.stream_ends))
 
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "scripted-empathy-1", "object": "model", "owned_by": "heedful-demo"}]})
@@ -207,6 +216,8 @@ class ScriptedUpstream:
             for index, words in enumerate(split):
                 if position < len(words):
                     yield _chunk(model, {"content": words[position] + (" " if position < len(words) - 1 else "")}, index=index)
+        if self.token_delay_s:  # a model decodes its end-of-text token like any other: the stop comes one step later
+            await asyncio.sleep(self.token_delay_s)
         for index in range(len(texts)):
             yield _chunk(model, {}, "stop", index=index)
         if usage:
@@ -214,6 +225,7 @@ class ScriptedUpstream:
             yield ("data: " + json.dumps({"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": int(time.time()),
                                           "model": model, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens":
                                           tokens, "total_tokens": 10 + tokens}}) + "\n\n").encode()
+        self.stream_ends.append(time.time())
         yield b"data: [DONE]\n\n"
 
     async def _tool_stream(self, model: str, call: dict[str, Any]) -> AsyncIterator[bytes]:

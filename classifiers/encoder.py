@@ -211,6 +211,11 @@ class Encoder:
             start = stop
         return windows or [([], 0)]
 
+    @property
+    def busy(self) -> bool:
+        """Whether a run is in flight (another request's, under load)."""
+        return self._running > 0
+
     @contextmanager
     def _busy(self) -> Iterator[bool]:
         """Count a run in flight; yields whether it is the only one."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,11 +146,21 @@ class Scorer:
         )
         return np.asarray(self._reply_head.run(None, {"features": features})[0], dtype=np.float32)
 
-    def score_settled_windows(self, view: ConversationView, text_so_far: str, window_cache: WindowCache) -> int:
+    def score_settled_windows(self, view: ConversationView, text_so_far: str, window_cache: WindowCache,
+                              guess_last: Callable[[], bool] | None = None) -> int:
         """Run the windows of a reply still being written that can no longer change (all but its last) into the cache;
-        returns how many were run now."""
-        windows = self._encoder.reply_windows([view], [text_so_far])[0][:-1]
-        return self._encoder.run_missing(windows, window_cache, self.outputs)
+        returns how many were run now. Then, if `guess_last()` says so, the last window as it reads now: if the reply
+        ends here (replies end at sentence ends), its final window is scored before the stream's end arrives."""
+        windows = self._encoder.reply_windows([view], [text_so_far])[0]
+        run = self._encoder.run_missing(windows[:-1], window_cache, self.outputs)
+        if guess_last is not None and guess_last():
+            run += self._encoder.run_missing(windows[-1:], window_cache, self.outputs)
+        return run
+
+    @property
+    def busy(self) -> bool:
+        """Whether the encoder is running something (other requests are being scored)."""
+        return self._encoder.busy
 
     def score_replies(self, prepared: Sequence[PreparedContext], replies: Sequence[str],
                       window_caches: Sequence[WindowCache | None] | None = None) -> list[Scores]:

@@ -94,6 +94,22 @@ def test_reading_while_the_reply_is_written_gives_the_same_scores(scorer: Scorer
     assert streamed.reply == scorer.score(GRIEF, reply).reply
 
 
+def test_a_guessed_last_window_leaves_nothing_to_run_when_the_reply_ends_there(scorer: Scorer) -> None:
+    # The proxy guesses at each sentence end that the reply ends there; a model sends its stop one decoding step after
+    # the last word, so the final window is scored by the time the stream ends.
+    view = view_of(GRIEF)
+    reply = REFLECTION * 5 + "What feels hardest right now?"
+    last = tuple(scorer._encoder.reply_windows([view], [reply])[0][-1][0])
+    cache: dict[tuple[int, ...], np.ndarray] = {}
+    scorer.score_settled_windows(view, reply, cache)
+    assert len(cache) >= 2 and last not in cache
+    assert scorer.score_settled_windows(view, reply, cache, guess_last=lambda: False) == 0
+    assert scorer.score_settled_windows(view, reply, cache, guess_last=lambda: True) == 1
+    assert last in cache
+    assert scorer._encoder.run_missing(scorer._encoder.reply_windows([view], [reply])[0], dict(cache), scorer.outputs) == 0
+    assert scorer.reply_scores([view], [reply], [cache])[0] == scorer.reply_scores([view], [reply])[0]
+
+
 def test_a_run_on_every_core_gives_the_same_outputs_as_one_thread(scorer: Scorer) -> None:
     # The server runs a lone request on a multi-threaded session and concurrent ones on single-threaded sessions.
     multi = Scorer(idle_threads=2)
