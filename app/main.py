@@ -17,20 +17,22 @@ from app.api.main import api_router
 from app.config import Settings
 from app.errors import GuardError, InvalidRequest, error_response, handle_guard_error, request_id_headers
 from app.metrics import Metrics
+from app.policy.watcher import PolicySnapshot
 from app.services import build_services
 
 if TYPE_CHECKING:
     from app.console.server import MountedConsole
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, policies_read: PolicySnapshot | None = None) -> FastAPI:
+    """`policies_read`: the policy set already read and checked by `heedful serve` (else it is read at start-up)."""
     metrics = Metrics()
 
     console: MountedConsole | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = services = build_services(settings, metrics)
+        app.state.services = services = build_services(settings, metrics, policies_read)
         await services.store.start()
         watcher = asyncio.create_task(services.policies.watch(settings.policy_poll_s))
         if console is not None:

@@ -12,7 +12,7 @@ from fastapi import Request
 from app.config import Settings
 from app.guard import Guard
 from app.metrics import Metrics
-from app.policy.watcher import PolicyStore
+from app.policy.watcher import PolicySnapshot, PolicyStore
 from app.scoring import ScoringService
 from app.store import MemoryStore, Store, open_redis_store
 from app.upstream import Upstream
@@ -50,8 +50,8 @@ class Services:
         return len(unfinished)
 
 
-def build_services(settings: Settings, metrics: Metrics) -> Services:
-    policies = PolicyStore(settings.policies, metrics)
+def build_services(settings: Settings, metrics: Metrics, policies_read: PolicySnapshot | None = None) -> Services:
+    policies = PolicyStore(settings.policies, metrics, policies_read)
     scorer = Scorer(settings.model_path, threads=1, arena=False, idle_threads=settings.scoring_threads)
     store: Store = open_redis_store(settings, metrics) if settings.redis_url else MemoryStore(settings.audit_maxlen)
     scoring = ScoringService(scorer, settings.scoring_threads, store, settings.score_cache_ttl_s, metrics)

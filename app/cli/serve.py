@@ -8,7 +8,8 @@ from pathlib import Path
 
 from app.config import Settings, load_settings
 from app.policy.errors import PolicyError
-from app.policy.policy_set import load_policy_set
+from app.policy.policy_set import PolicySet
+from app.policy.watcher import PolicySnapshot, read_policies
 from classifiers import ModelFilesError
 from classifiers.artifacts import load_model_info
 
@@ -41,23 +42,35 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(run=run)
 
 
-def check_startup(settings: Settings) -> str | None:
-    """Refuse to start on a broken policy or model, with the error, before binding the port."""
+class StartupRefused(Exception):
+    """The policies or the model are broken: the message says what, before the port is bound."""
+
+
+def checked_startup(settings: Settings) -> PolicySnapshot:
+    """The policy set, read and checked once (the server starts on this very read), and the model files checked."""
     try:
-        load_policy_set(settings.policies)
+        policies = read_policies(settings.policies)
         load_model_info(settings.model_path)
     except PolicyError as exc:
-        return f"refusing to start: the policies in {settings.policies} have errors:\n{exc}"
+        raise StartupRefused(f"refusing to start: the policies in {settings.policies} have errors:\n{exc}") from exc
     except ModelFilesError as exc:
-        return f"refusing to start: {exc}"
+        raise StartupRefused(f"refusing to start: {exc}") from exc
+    return policies
+
+
+def check_startup(settings: Settings) -> str | None:
+    """Why the server would refuse to start, or None."""
+    try:
+        checked_startup(settings)
+    except StartupRefused as exc:
+        return str(exc)
     return None
 
 
-def startup_summary(settings: Settings) -> str:
+def startup_summary(settings: Settings, policies: PolicySet) -> str:
     """What a person starting the proxy needs to see: where it listens, what it guards with, and where it sends."""
     from urllib.parse import urlsplit
 
-    policies = load_policy_set(settings.policies)
     model = load_model_info(settings.model_path)
     upstream = urlsplit(settings.upstream)
     upstream_shown = f"{upstream.scheme}://{upstream.hostname}{f':{upstream.port}' if upstream.port else ''}{upstream.path}"
@@ -91,13 +104,14 @@ def run(args: argparse.Namespace) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         print(f"refusing to start: {problems}", file=sys.stderr)
         return 2
-    problem = check_startup(settings)
-    if problem:
-        print(problem, file=sys.stderr)
+    try:
+        policies = checked_startup(settings)
+    except StartupRefused as exc:
+        print(exc, file=sys.stderr)
         return 2
     configure(settings.log_level)
     cap_malloc_arenas()
-    print(startup_summary(settings), file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+    print(startup_summary(settings, policies.policies), file=sys.stderr)
+    uvicorn.run(create_app(settings, policies), host=settings.host, port=settings.port, log_config=None, access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
     return 0

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.metrics import Metrics
@@ -40,12 +41,29 @@ def _fingerprint(directory: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """A policy set and the fingerprint of the files it was read from (taken first: an edit made while the set was
+    read shows as a change on the next poll)."""
+
+    fingerprint: str
+    policies: PolicySet
+
+
+def read_policies(directory: Path) -> PolicySnapshot:
+    """Raises PolicyError where the set is broken."""
+    fingerprint = _fingerprint(directory)
+    return PolicySnapshot(fingerprint, load_policy_set(directory))
+
+
 class PolicyStore:
-    def __init__(self, directory: Path, metrics: Metrics) -> None:
+    def __init__(self, directory: Path, metrics: Metrics, snapshot: PolicySnapshot | None = None) -> None:
+        """`snapshot`: the set `heedful serve` already read and checked before binding the port (read once, not twice)."""
         self.directory = directory
         self._metrics = metrics
-        self._fingerprint: str | None = _fingerprint(directory)
-        self.active: PolicySet = load_policy_set(directory)  # a broken set at start-up stops the server
+        snapshot = snapshot or read_policies(directory)  # a broken set at start-up stops the server
+        self._fingerprint: str | None = snapshot.fingerprint
+        self.active: PolicySet = snapshot.policies
         self.last_error: str | None = None
         self._publish()
 

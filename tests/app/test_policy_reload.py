@@ -70,3 +70,21 @@ def test_reload_refuses_what_check_refuses(make_proxy, policy_dir: Path) -> None
         assert httpx.get(f"{proxy.url}/readyz").json()["policy_revisions"]["default"] == before
         path.write_text(good)
         assert wait_for(lambda: httpx.get(f"{proxy.url}/readyz").json()["last_policy_error"] is None)
+
+
+def test_the_server_starts_on_the_checked_read_and_a_later_edit_goes_live(upstream, policy_dir: Path,  # type: ignore[no-untyped-def]
+                                                                          tmp_path: Path) -> None:
+    # `heedful serve` reads and checks the policies once before binding the port and starts on that very read; an edit
+    # made between that read and the start is picked up by the first poll, not lost.
+    from app.cli.serve import checked_startup
+    from app.config import Settings
+    from app.local_server import LocalServer
+    from app.main import create_app
+
+    settings = Settings(upstream=f"{upstream[1].url}/v1", policies=policy_dir, policy_poll_s=0.2,
+                        audit_spool_dir=tmp_path / "spool")
+    checked = checked_startup(settings)
+    path = policy_dir / "default.yaml"
+    path.write_text(path.read_text().replace('version: "2"', 'version: "5"'))
+    with LocalServer(create_app(settings, checked)) as proxy:
+        assert wait_for(lambda: version(proxy) == "5")
