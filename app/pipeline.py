@@ -85,6 +85,7 @@ class GuardedTurn:
         self._waited_upstream = 0.0
         self._reading: asyncio.Task[None] | None = None
         self._read_again = False  # a sentence ended while the reader was busy
+        self._guessing: str | None = None  # the text whose last window the reader is running now, if it is guessing
         self._audit: tuple[str | None, float] | None = None  # (text released past the holdback, added seconds)
         self._user = user  # what user memory recalls, joined into the facts once the upstream call is under way
         self.choice: int | None = None  # which choice of a several-choice stream this turn judges
@@ -136,11 +137,7 @@ class GuardedTurn:
             self.prepared.cancel()
             raise
         finally:
-            if self._reading is not None:
-                try:
-                    await self._reading
-                except Exception:  # noqa: BLE001 - reading ahead only saves time; the guard scores the whole draft
-                    self.window_cache.clear()
+            await self._reader_done()
         self._waited_upstream = time.perf_counter() - self.started
         self.svc.metrics.upstream_seconds.observe(self._waited_upstream)
         if self.held.ended and not self.held.chunks and self.choice is not None:
@@ -268,7 +265,32 @@ class GuardedTurn:
         while self._read_again:
             self._read_again = False
             text = self.held.text
-            await self.svc.scoring.read_ahead(self.view, text, self.window_cache, lambda: self.held.text == text)
+
+            def still_latest() -> bool:  # asked in the scoring thread; the guess it allows is marked for _reader_done
+                if self.held.text != text:
+                    return False
+                self._guessing = text
+                return True
+
+            try:
+                await self.svc.scoring.read_ahead(self.view, text, self.window_cache, still_latest)
+            finally:
+                self._guessing = None
+
+    async def _reader_done(self) -> None:
+        """Wait for the reader's windows before the decision, except a guess at a last window that more text has
+        overtaken: it is of no use, so the decision does not wait for it (it finishes on the other core)."""
+        self._read_again = False
+        reading = self._reading
+        if reading is None:
+            return
+        if self._guessing is not None and self._guessing != self.held.text:
+            reading.add_done_callback(lambda task: task.cancelled() or task.exception())  # nobody awaits it
+            return
+        try:
+            await reading
+        except Exception:  # noqa: BLE001 - reading ahead only saves time; the guard scores the whole draft
+            self.window_cache.clear()
 
     async def _close_upstream(self) -> None:
         close = getattr(self._upstream, "aclose", None)
