@@ -15,6 +15,14 @@ from pathlib import Path
 from app.local_server import free_port
 
 
+def _runuser() -> str:
+    # runuser lives in /usr/sbin, which a minimal PATH (env -i, some CI runners) leaves out.
+    found = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    if found is None:
+        raise RuntimeError("runuser is not installed (util-linux); as root, PostgreSQL must run as the postgres user")
+    return found
+
+
 def _pg_binary(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if found:
@@ -36,7 +44,7 @@ class PostgresServer:
         self.user = "postgres" if os.geteuid() == 0 else None
 
     def _run(self, *command: str) -> None:
-        prefix = ["runuser", "-u", self.user, "--"] if self.user else []
+        prefix = [_runuser(), "-u", self.user, "--"] if self.user else []
         result = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"{command[0]} failed ({result.returncode}): {result.stderr or result.stdout}")
