@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -13,6 +14,11 @@ from app.policy_tools.outcome import facts_for
 from app.policy_tools.suite import NOTHING, LocatedCase, Suite
 from classifiers import Scorer, Scores
 
+# int8 matrix kernels differ between CPUs (AVX2 without VNNI vs AVX-512 VNNI), so the same case scores slightly differently
+# from one machine to the next: one shipped case read 0.1992 on one host and at least 0.2 on another. An outcome that flips
+# when a single score moves this far in logit space passes on one machine and fails on the next.
+SCORE_NOISE_LOGIT = 0.1
+
 
 @dataclass(frozen=True)
 class CaseResult:
@@ -22,17 +28,23 @@ class CaseResult:
     values: dict[str, Any]
     verdict: Verdict
     failures: tuple[str, ...]
+    edges: tuple[str, ...] = ()  # score nudges within machine-to-machine noise that would flip the outcome
 
     @property
     def passed(self) -> bool:
-        """A known issue passes while it still fails (like a strict xfail); an unexpected pass is a failure."""
-        return bool(self.failures) if self.located.case.known_issue else not self.failures
+        """A known issue passes while it still fails (like a strict xfail), or when it only passes by noise; an
+        unexpected pass is a failure, and so is a pass that noise would undo."""
+        if self.located.case.known_issue:
+            return bool(self.failures or self.edges)
+        return not self.failures and not self.edges
 
     @property
     def result(self) -> str:
         if self.located.case.known_issue:
-            return "known" if self.failures else "FIXED?"
-        return "pass" if self.passed else "FAIL"
+            return "known" if self.passed else "FIXED?"
+        if self.failures:
+            return "FAIL"
+        return "EDGE" if self.edges else "pass"
 
     @property
     def expected_rule(self) -> str:
@@ -46,7 +58,9 @@ class CaseResult:
     @property
     def reason(self) -> str:
         got = f"{self.verdict.rule_name} ({self.verdict.action.value})"
-        return "; ".join(self.failures) if self.failures else f"fired {got}"
+        if self.failures:
+            return "; ".join(self.failures)
+        return f"fired {got}, but only just: {self.edges[0]}" if self.edges else f"fired {got}"
 
 
 def _failures(case_expect: Any, verdict: Verdict) -> tuple[str, ...]:
@@ -68,6 +82,26 @@ def _failures(case_expect: Any, verdict: Verdict) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _nudged(probability: float, logit_shift: float) -> float:
+    p = min(max(probability, 1e-6), 1 - 1e-6)
+    return 1 / (1 + math.exp(-(math.log(p / (1 - p)) + logit_shift)))
+
+
+def _edges(policy: Any, expect: Any, scores: Scores, thresholds: dict[str, float], facts: Any, attempt: int,
+           failed: bool) -> tuple[str, ...]:
+    """Each single score that, moved by the noise between machines, flips whether the case meets its expectation."""
+    found = []
+    for side in ("reply", "context"):
+        for name, value in getattr(scores, side).items():
+            for shift in (SCORE_NOISE_LOGIT, -SCORE_NOISE_LOGIT):
+                moved = _nudged(value, shift)
+                nudged = replace(scores, **{side: {**getattr(scores, side), name: moved}})
+                verdict = evaluate(policy, policy_values(nudged, thresholds, facts, attempt))
+                if bool(_failures(expect, verdict)) != failed:
+                    found.append(f"{side}.{name} {value:.4f} -> {moved:.4f} would make it {'pass' if failed else 'fail'}")
+    return tuple(found)
+
+
 def run_suites(suites: Sequence[Suite], scorer: Scorer) -> list[CaseResult]:
     """Score every case in one batch, then let each policy decide."""
     work = [(suite, located) for suite in suites for located in suite.cases]
@@ -81,7 +115,9 @@ def run_suites(suites: Sequence[Suite], scorer: Scorer) -> list[CaseResult]:
                                   case.request.stream), user=case.user_view())
         values = policy_values(scores, scorer.thresholds, facts, case.attempt)
         verdict = evaluate(suite.policy, values)
-        results.append(CaseResult(suite, located, scores, values, verdict, _failures(case.expect, verdict)))
+        failures = _failures(case.expect, verdict)
+        edges = _edges(suite.policy, case.expect, scores, scorer.thresholds, facts, case.attempt, bool(failures))
+        results.append(CaseResult(suite, located, scores, values, verdict, failures, edges))
     return results
 
 
@@ -130,9 +166,13 @@ def report(results: Sequence[CaseResult], suites: Sequence[Suite]) -> str:
         lines += ["", f"--- {index} {r.result} {r.suite.policy.name} / {r.located.case.name} ({r.located.file}:{r.located.line})"]
         if r.located.case.known_issue:
             lines.append("  marked known_issue but now passes: remove the mark")
+        if r.edges and not r.failures:
+            lines.append(f"  passes only by a margin that differs between machines (int8 kernels; "
+                         f"{SCORE_NOISE_LOGIT} in logit): choose a clearer case, or move the threshold away from it")
         if r.located.case.description:
             lines.append(f"  {r.located.case.description.strip()}")
         lines += [f"  {f}" for f in r.failures]
+        lines += [f"  on the edge: {edge}" for edge in r.edges]
         lines += [f"  {line}" for line in _scores_line(r.values)]
         lines += [f"  {line}" for line in _why(r)]
     untested = [s.policy for s in suites if not s.cases]

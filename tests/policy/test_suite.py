@@ -110,3 +110,49 @@ def test_shipped_policies_pass_their_own_suites(scorer):
     suites, _ = collect_suites(POLICIES)
     results = run_suites(suites, scorer)
     assert all(r.passed for r in results), report(results, suites)
+
+
+def _threshold_case(write, tmp_path: Path, threshold: float, known_issue: str = "") -> None:
+    write("p.yaml", policy_text(f"""
+- name: repair-pacification
+  when: "reply.pacification >= {threshold:.6f}"
+  action: regenerate
+  label: pacification
+"""))
+    mark = f"\n            known_issue: {known_issue}" if known_issue else ""
+    write("p_test.yaml", f"""
+        cases:
+          - name: soothing
+            user: "My dog died this morning."
+            reply: "Don't be sad, everything happens for a reason."
+            expect: {{rule: repair-pacification}}{mark}
+    """)
+
+
+def test_a_case_that_passes_only_by_machine_noise_is_on_the_edge(write, tmp_path: Path, scorer):
+    """int8 kernels differ between CPUs: a threshold a hair under the case's score passes here and fails elsewhere."""
+    score = scorer.score([{"role": "user", "content": "My dog died this morning."}],
+                         "Don't be sad, everything happens for a reason.").reply["pacification"]
+    assert 0.05 < score < 0.95, "the case must sit where a logit nudge moves the probability"
+    _threshold_case(write, tmp_path, score - 0.001)
+    suites, problems = collect_suites(tmp_path)
+    assert problems == []
+    [result] = run_suites(suites, scorer)
+    assert (result.failures, result.result, result.passed) == ((), "EDGE", False)
+    assert result.edges[0].startswith(f"reply.pacification {score:.4f} -> ") and "would make it fail" in result.edges[0]
+    assert "passes only by a margin that differs between machines" in report([result], collect_suites(tmp_path)[0])
+
+    _threshold_case(write, tmp_path, score - 0.15)
+    [clear] = run_suites(collect_suites(tmp_path)[0], scorer)
+    assert (clear.edges, clear.result, clear.passed) == ((), "pass", True)
+
+
+def test_a_known_issue_that_passes_only_by_noise_stays_known(write, tmp_path: Path, scorer):
+    score = scorer.score([{"role": "user", "content": "My dog died this morning."}],
+                         "Don't be sad, everything happens for a reason.").reply["pacification"]
+    _threshold_case(write, tmp_path, score - 0.001, known_issue="scores at the threshold")
+    [result] = run_suites(collect_suites(tmp_path)[0], scorer)
+    assert (result.failures, result.result, result.passed) == ((), "known", True)
+    _threshold_case(write, tmp_path, score - 0.15, known_issue="scores at the threshold")
+    [fixed] = run_suites(collect_suites(tmp_path)[0], scorer)
+    assert (fixed.result, fixed.passed) == ("FIXED?", False)
