@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.policy.engine import Verdict
+from app.policy.engine import RequestFacts, Verdict, evaluate, policy_values
+from app.policy.loader import LoadedPolicy
 from app.policy_tools.conditions import explain_condition
-from app.policy.engine import evaluate, policy_values
 from app.policy_tools.outcome import facts_for
-from app.policy_tools.suite import NOTHING, LocatedCase, Suite
+from app.policy_tools.suite import NOTHING, Expect, LocatedCase, Suite
 from classifiers import Scorer, Scores
 
 # int8 matrix kernels differ between CPUs (AVX2 without VNNI vs AVX-512 VNNI), so the same case scores slightly differently
@@ -87,15 +87,16 @@ def _nudged(probability: float, logit_shift: float) -> float:
     return 1 / (1 + math.exp(-(math.log(p / (1 - p)) + logit_shift)))
 
 
-def _edges(policy: Any, expect: Any, scores: Scores, thresholds: dict[str, float], facts: Any, attempt: int,
-           failed: bool) -> tuple[str, ...]:
+def _edges(policy: LoadedPolicy, expect: Expect, scores: Scores, thresholds: dict[str, float], facts: RequestFacts,
+           attempt: int, failed: bool) -> tuple[str, ...]:
     """Each single score that, moved by the noise between machines, flips whether the case meets its expectation."""
     found = []
-    for side in ("reply", "context"):
-        for name, value in getattr(scores, side).items():
+    for side, values in (("reply", scores.reply), ("context", scores.context)):
+        for name, value in values.items():
             for shift in (SCORE_NOISE_LOGIT, -SCORE_NOISE_LOGIT):
                 moved = _nudged(value, shift)
-                nudged = replace(scores, **{side: {**getattr(scores, side), name: moved}})
+                changed = {**values, name: moved}
+                nudged = replace(scores, reply=changed) if side == "reply" else replace(scores, context=changed)
                 verdict = evaluate(policy, policy_values(nudged, thresholds, facts, attempt))
                 if bool(_failures(expect, verdict)) != failed:
                     found.append(f"{side}.{name} {value:.4f} -> {moved:.4f} would make it {'pass' if failed else 'fail'}")
