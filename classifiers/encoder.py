@@ -37,9 +37,11 @@ _REPLY_MAX_CHARS = 16000
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|\n")
 
 
-def _session(path: Path, threads: int, arena: bool = True) -> ort.InferenceSession:
+def _session(path: Path, threads: int, arena: bool = True, spin: bool = True) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Without the arena, activation buffers go back after each run instead of staying at the high-water mark of the
@@ -84,7 +86,10 @@ class Encoder:
 
     def _build_idle_session(self, path: Path, threads: int, arena: bool) -> None:
         try:
-            self._idle_session = _session(path, threads, arena)
+            # Its pool threads must not spin between runs: they would burn the cores that the other scoring thread
+            # and the event loop need (measured in the proxy: 35 -> 20 ms of CPU per request at one client, latency
+            # unchanged; +10% requests/s at 32 clients).
+            self._idle_session = _session(path, threads, arena, spin=False)
         finally:
             self._idle_ready.set()
 

@@ -118,6 +118,9 @@ def test_a_run_on_every_core_gives_the_same_outputs_as_one_thread(scorer: Scorer
     one_thread = scorer._encoder.embed(rows, width_out=scorer.outputs)
     every_core = multi._encoder.embed(rows, width_out=scorer.outputs)
     assert np.array_equal(one_thread, every_core)
+    # Its pool threads sleep between runs: spinning burnt the cores the other scoring thread and the event loop need.
+    options = multi._encoder._idle_session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_reply_scores_without_the_context_pass_match_the_full_path(scorer: Scorer) -> None:
