@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.policy.cel_env import bind
 from app.policy.loader import LoadedPolicy
 from app.policy.model import Action, Rule
 from app.users.profile import NO_USER, UserView
@@ -73,10 +74,11 @@ def leading_prefix_rules(policy: LoadedPolicy, context_values: dict[str, Any]) -
     context alone: their texts (crisis resources) can go out before the draft exists. Only the leading block counts, so
     no earlier deciding rule could have stopped them."""
     found = []
+    bound = bind(context_values)
     for rule, condition in zip(policy.document.spec.rules, policy.conditions, strict=True):
         if not rule.continue_:
             break
-        if rule.action == Action.prepend and "reply." not in rule.when and condition.holds(context_values):
+        if rule.action == Action.prepend and "reply." not in rule.when and condition.holds(bound):
             found.append(rule)
     return tuple(found)
 
@@ -84,8 +86,9 @@ def leading_prefix_rules(policy: LoadedPolicy, context_values: dict[str, Any]) -
 def evaluate(policy: LoadedPolicy, values: dict[str, Any]) -> Verdict:
     """The first rule that holds decides; additive rules marked `continue` that hold on the way are kept in `also`."""
     also: list[Rule] = []
+    bound = bind(values)
     for rule, condition in zip(policy.document.spec.rules, policy.conditions, strict=True):
-        if condition.holds(values):
+        if condition.holds(bound):
             if rule.continue_:
                 also.append(rule)
                 continue
