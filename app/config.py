@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     guard_enabled: bool = Field(True, description="False turns the proxy into a plain pass-through (kill switch).")
     shutdown_drain_s: float = Field(5.0, ge=0, description="At shutdown, how long background audit writes may take.")
     stream_upstream: bool = Field(True, description="Answer plain-text JSON requests from an upstream stream, so the draft "
-                                  "is read while it is written (the guard's work after the last token stays one window). "
+                                  "is read while it is written (the guard's work after the last token stays one window), "
+                                  "while a scoring thread is free; with all of them busy the draft is read as one body. "
                                   "Turn off for upstreams that cannot stream.")
     repair_placement: Placement = Field(DEFAULT_PLACEMENT, description="Where a repair call puts the corrective "
                                         "instruction (app/repair_prompt.py; compared by bench/repair_bench.py).")

@@ -6,8 +6,9 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from app.batching import MicroBatcher
@@ -30,6 +31,8 @@ def cache_key(model_identity: str, messages: Sequence[dict[str, Any]], reply: st
 class ScoringService:
     def __init__(self, scorer: Scorer, threads: int, store: Store, cache_ttl_s: int, metrics: Metrics) -> None:
         self.scorer = scorer
+        self._threads = threads
+        self._calls = 0  # scoring calls in flight: queued or running
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="heedful-score")
         self._store, self._ttl, self._metrics = store, cache_ttl_s, metrics
         self._contexts: MicroBatcher[Sequence[dict[str, Any]], PreparedContext] = MicroBatcher(
@@ -45,9 +48,23 @@ class ScoringService:
     def thresholds(self) -> dict[str, float]:
         return self.scorer.thresholds
 
+    @property
+    def saturated(self) -> bool:
+        """Whether new scoring work would queue: as many calls are in flight as there are scoring threads."""
+        return self._calls >= self._threads
+
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        self._calls += 1
+        try:
+            yield
+        finally:
+            self._calls -= 1
+
     async def prepare(self, messages: Sequence[dict[str, Any]]) -> PreparedContext:
         start = time.perf_counter()
-        prepared = await self._contexts(messages)
+        with self._in_flight():
+            prepared = await self._contexts(messages)
         self._metrics.scoring_seconds.labels("context").observe(time.perf_counter() - start)
         return prepared
 
@@ -59,7 +76,9 @@ class ScoringService:
         the stream's end. Under load the guess is skipped: spare cores buy latency, throughput pays nothing."""
         loop = asyncio.get_running_loop()
         guess = lambda: still_latest() and not self.scorer.busy  # noqa: E731 - asked in the scoring thread, after the settled windows
-        await loop.run_in_executor(self._pool, self.scorer.score_settled_windows, view, text_so_far, window_cache, guess)
+        with self._in_flight():
+            await loop.run_in_executor(self._pool, self.scorer.score_settled_windows, view, text_so_far, window_cache,
+                                       guess)
 
     async def score(self, messages: Sequence[dict[str, Any]], prepared: PreparedContext | Awaitable[PreparedContext],
                     replies: Sequence[str], window_cache: WindowCache | None = None) -> list[Scores]:
@@ -72,7 +91,8 @@ class ScoringService:
         fresh: list[dict[str, float]] = []
         if missing:
             start = time.perf_counter()
-            fresh = await self._fresh_reply_scores(messages, prepared, missing, window_cache)
+            with self._in_flight():
+                fresh = await self._fresh_reply_scores(messages, prepared, missing, window_cache)
             self._metrics.scoring_seconds.labels("reply").observe(time.perf_counter() - start)
         context = await _ready(prepared)
         results: list[Scores] = []

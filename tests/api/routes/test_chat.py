@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import threading
+import time
 
 import httpx
 import openai
@@ -230,6 +233,36 @@ def test_json_request_is_read_from_the_upstream_stream_and_a_late_failure_is_rep
     assert completion.object == "chat.completion" and completion.choices[0].finish_reason == "stop"
     assert completion.choices[0].message.content == LATE_PLAN_REPAIRED
     assert completion.usage is not None and completion.usage.total_tokens > 0
+
+
+def test_a_json_request_asks_for_json_while_the_scorer_is_saturated(make_proxy, scripted) -> None:
+    """With as many scoring calls in flight as threads, windows would queue anyway: the draft is read as one body."""
+    proxy = make_proxy(scoring_threads=1)
+    scoring = proxy_services(proxy).scoring
+    real, entered, release = scoring.scorer.reply_scores, threading.Event(), threading.Event()
+
+    def held_once(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(30)
+        return real(*args, **kwargs)
+
+    scoring.scorer.reply_scores = held_once
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(ask, client_for(proxy), "What should I pack for a weekend in Lisbon?")
+        assert entered.wait(30)  # the first request's reply is being scored, on the only scoring thread
+        assert scoring.saturated
+        second = threading.Thread(target=ask, args=(client_for(proxy), "What is a good name for a grey cat?"))
+        second.start()
+        deadline = time.monotonic() + 30
+        while len(scripted.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        second.join(30)
+        assert first.result(30).parse().choices[0].message.content
+    bodies = {r["body"]["messages"][-1]["content"]: r["body"]["stream"] for r in scripted.requests}
+    assert bodies == {"What should I pack for a weekend in Lisbon?": True, "What is a good name for a grey cat?": False}
+    assert not scoring.saturated
 
 
 def test_stream_upstream_off_asks_for_json(make_proxy, scripted) -> None:
