@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--words", type=int, default=60, help="reply length from the scripted upstream")
+    parser.add_argument("--stream", action="store_true", help="streaming clients; p50 is then the time to first content")
     args = parser.parse_args()
     python = sys.executable
     up_port = free_port()
@@ -75,14 +76,15 @@ def main() -> None:
 
         for _, port in proxies.values():  # warm up
             asyncio.run(run_load(f"http://127.0.0.1:{port}/v1/chat/completions", body, 100, 4))
-        print(f"{args.clients} clients, {args.requests} requests a round, {args.words}-word replies")
+        print(f"{args.clients} clients, {args.requests} requests a round, {args.words}-word replies"
+              + (", streamed (p50: time to first content)" if args.stream else ""))
         print("| round | variant | requests/s | p50 ms | event loop CPU ms/request | other threads CPU ms/request |")
         print("|---|---|---|---|---|---|")
         for round_number in range(1, args.rounds + 1):
             for name, (process, port) in proxies.items():
                 before = cpu_seconds(process.pid)
                 latencies, wall = asyncio.run(run_load(f"http://127.0.0.1:{port}/v1/chat/completions", body,
-                                                       args.requests, args.clients))
+                                                       args.requests, args.clients, stream=args.stream))
                 after = cpu_seconds(process.pid)
                 per_request = {k: (after[k] - before[k]) / args.requests * 1000 for k in after}
                 print(f"| {round_number} | {name} | {len(latencies) / wall:.0f} | "
