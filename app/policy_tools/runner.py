@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -13,6 +13,7 @@ from app.policy_tools.conditions import explain_condition
 from app.policy_tools.outcome import facts_for
 from app.policy_tools.suite import NOTHING, Expect, LocatedCase, Suite
 from classifiers import Scorer, Scores
+from classifiers.labels import REPLY_OUTPUTS, derive_reply_scores
 
 # int8 matrix kernels differ between CPUs (AVX2 without VNNI vs AVX-512 VNNI), so the same case scores slightly differently
 # from one machine to the next: one shipped case read 0.1992 on one host and at least 0.2 on another. An outcome that flips
@@ -87,19 +88,26 @@ def _nudged(probability: float, logit_shift: float) -> float:
     return 1 / (1 + math.exp(-(math.log(p / (1 - p)) + logit_shift)))
 
 
+def _nudges(scores: Scores) -> Iterator[tuple[str, float, float, Scores]]:
+    """The scores with one model output moved by the noise between machines, each way: (variable, value, moved value,
+    scores). Combined reply scores (sycophancy) are derived again from the moved outputs, as the runtime derives them."""
+    outputs = {name: scores.reply[name] for name in REPLY_OUTPUTS}
+    for name, value in outputs.items():
+        for moved in (_nudged(value, SCORE_NOISE_LOGIT), _nudged(value, -SCORE_NOISE_LOGIT)):
+            yield f"reply.{name}", value, moved, replace(scores, reply=derive_reply_scores({**outputs, name: moved}))
+    for name, value in scores.context.items():
+        for moved in (_nudged(value, SCORE_NOISE_LOGIT), _nudged(value, -SCORE_NOISE_LOGIT)):
+            yield f"context.{name}", value, moved, replace(scores, context={**scores.context, name: moved})
+
+
 def _edges(policy: LoadedPolicy, expect: Expect, scores: Scores, thresholds: dict[str, float], facts: RequestFacts,
            attempt: int, failed: bool) -> tuple[str, ...]:
-    """Each single score that, moved by the noise between machines, flips whether the case meets its expectation."""
+    """Each single output that, moved by the noise between machines, flips whether the case meets its expectation."""
     found = []
-    for side, values in (("reply", scores.reply), ("context", scores.context)):
-        for name, value in values.items():
-            for shift in (SCORE_NOISE_LOGIT, -SCORE_NOISE_LOGIT):
-                moved = _nudged(value, shift)
-                changed = {**values, name: moved}
-                nudged = replace(scores, reply=changed) if side == "reply" else replace(scores, context=changed)
-                verdict = evaluate(policy, policy_values(nudged, thresholds, facts, attempt))
-                if bool(_failures(expect, verdict)) != failed:
-                    found.append(f"{side}.{name} {value:.4f} -> {moved:.4f} would make it {'pass' if failed else 'fail'}")
+    for variable, value, moved, nudged in _nudges(scores):
+        verdict = evaluate(policy, policy_values(nudged, thresholds, facts, attempt))
+        if bool(_failures(expect, verdict)) != failed:
+            found.append(f"{variable} {value:.4f} -> {moved:.4f} would make it {'pass' if failed else 'fail'}")
     return tuple(found)
 
 
